@@ -1,0 +1,60 @@
+//! The clap definitions. Each subcommand lives in its own file with its arguments and a `run`
+//! that turns them into the library's typed settings; nothing below this module sees clap.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+use bfpgm::zoo::Zoo;
+
+mod zoo;
+
+/// Reproduce B-FPGM (WACVW 2025): fetch and verify the published face detectors, evaluate them on
+/// WIDER FACE with the upstream protocol, print the paper's tables, and re-run the pruning
+/// pipeline.
+#[derive(Parser)]
+#[command(name = "reproduce", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every subcommand understands.
+#[derive(Args)]
+pub struct Global {
+    /// Folder that holds Pruned_Models/ and WIDER/.
+    #[arg(long, global = true, env = "BFPGM_DATA", default_value = ".")]
+    pub data_dir: PathBuf,
+    /// Registry to use instead of the built-in zoo.yaml.
+    #[arg(long, global = true, env = "BFPGM_ZOO")]
+    pub zoo: Option<PathBuf>,
+}
+
+impl Global {
+    /// The registry named by `--zoo`, or the built-in one.
+    pub fn zoo(&self) -> Result<Zoo> {
+        match &self.zoo {
+            Some(path) => Zoo::load(path),
+            None => Ok(Zoo::builtin()),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the published checkpoints or show one.
+    Zoo(zoo::ZooArgs),
+}
+
+impl Cli {
+    /// Runs the chosen subcommand.
+    pub fn run(self) -> Result<ExitCode> {
+        match self.command {
+            Command::Zoo(args) => args.run(&self.global),
+        }
+    }
+}

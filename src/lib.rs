@@ -1,0 +1,11 @@
+//! B-FPGM reproduced in Rust: the model zoo, the two tiny face detectors, the WIDER FACE
+//! protocol, the paper's tables, training and pruning.
+//!
+//! The modules follow the paper's pipeline, so each step is where a reader expects it:
+//!
+//! * [`zoo`]: the registry (`zoo.yaml`) of checkpoints and datasets.
+
+pub mod zoo;
+
+#[cfg(test)]
+pub(crate) mod testutil;

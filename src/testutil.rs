@@ -1,0 +1,26 @@
+//! Helpers for unit tests that read the shared mirror files.
+//!
+//! Without `BFPGM_MIRROR` such tests skip with a message; under CI (`CI` set)
+//! a missing variable fails instead, so real-file tests never silently skip there.
+
+use std::path::{Path, PathBuf};
+
+fn shared(var: &str, rel: &str) -> Option<PathBuf> {
+    match std::env::var_os(var) {
+        Some(v) => {
+            let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(v).join(rel);
+            assert!(p.exists(), "{} does not exist ({var})", p.display());
+            Some(p)
+        }
+        None if std::env::var_os("CI").is_some() => panic!("{var} is not set under CI"),
+        None => {
+            eprintln!("skipped: {var} is not set");
+            None
+        }
+    }
+}
+
+/// A file of the shared download mirror, e.g. `EResFD-30-pruned.pth`.
+pub fn mirror_file(name: &str) -> Option<PathBuf> {
+    shared("BFPGM_MIRROR", name)
+}

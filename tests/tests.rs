@@ -1,0 +1,8 @@
+//! End-to-end tests of the `reproduce` binary. They all build into this one test binary, because
+//! every test binary links libtorch and each one costs minutes to link in CI.
+//!
+//! Tests that need the shared mirror or reference files skip with a message when
+//! `BFPGM_MIRROR` / `BFPGM_REFERENCE` are unset (a user's machine); under CI (`CI` set) a missing
+//! variable is a failure instead, so real-file tests can never silently skip there.
+
+mod util;

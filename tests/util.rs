@@ -1,0 +1,97 @@
+//! Shared helpers for the end-to-end tests: where the shared files are, a fresh data folder per
+//! test, and the binary under test.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Resolves an environment variable holding a folder, relative to the crate root.
+fn shared_dir(var: &str) -> Option<PathBuf> {
+    match std::env::var_os(var) {
+        Some(v) => {
+            let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(v);
+            Some(
+                p.canonicalize()
+                    .unwrap_or_else(|e| panic!("{var}={}: {e}", p.display())),
+            )
+        }
+        None if std::env::var_os("CI").is_some() => {
+            panic!("{var} is not set, but CI must run the tests that need it")
+        }
+        None => None,
+    }
+}
+
+/// The offline download mirror (`BFPGM_MIRROR`), if configured.
+pub fn mirror() -> Option<PathBuf> {
+    shared_dir("BFPGM_MIRROR")
+}
+
+/// The shared reference folder (`BFPGM_REFERENCE`, holding `reference/` and `fixtures/`).
+pub fn reference() -> Option<PathBuf> {
+    shared_dir("BFPGM_REFERENCE")
+}
+
+/// Returns the mirror folder or makes the calling test return early with a message.
+#[macro_export]
+macro_rules! require_mirror {
+    () => {
+        match $crate::util::mirror() {
+            Some(p) => p,
+            None => {
+                eprintln!("skipped: BFPGM_MIRROR is not set");
+                return;
+            }
+        }
+    };
+}
+
+/// Returns the reference folder or makes the calling test return early with a message.
+#[macro_export]
+macro_rules! require_reference {
+    () => {
+        match $crate::util::reference() {
+            Some(p) => p,
+            None => {
+                eprintln!("skipped: BFPGM_REFERENCE is not set");
+                return;
+            }
+        }
+    };
+}
+
+/// A temporary folder that is removed when the test ends.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("bfpgm-test-")
+        .tempdir()
+        .expect("temporary folder")
+}
+
+/// The binary under test, with no inherited BFPGM_* settings and the given data folder.
+pub fn reproduce(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_reproduce"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("BFPGM_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("BFPGM_DATA", data_dir).current_dir(data_dir);
+    cmd
+}
+
+/// Runs a command and returns its output, printing it for failing tests.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("the binary runs");
+    eprintln!("--- stdout\n{}", String::from_utf8_lossy(&out.stdout));
+    eprintln!("--- stderr\n{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// Stdout of a command that must succeed.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(out.status.success(), "command failed with {:?}", out.status);
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
