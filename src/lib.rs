@@ -4,7 +4,9 @@
 //! The modules follow the paper's pipeline, so each step is where a reader expects it:
 //!
 //! * [`zoo`]: the registry (`zoo.yaml`) of checkpoints and datasets.
+//! * [`imageio`]: the RGB image type shared by detection, evaluation and training.
 
+pub mod imageio;
 pub mod zoo;
 
 #[cfg(test)]
