@@ -5,8 +5,10 @@
 //!
 //! * [`zoo`]: the registry (`zoo.yaml`) of checkpoints and datasets.
 //! * [`imageio`]: the RGB image type shared by detection, evaluation and training.
+//! * [`prune`]: layer groups and the Bayesian optimisation of their pruning rates.
 
 pub mod imageio;
+pub mod prune;
 pub mod zoo;
 
 #[cfg(test)]

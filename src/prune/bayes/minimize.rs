@@ -1,0 +1,261 @@
+//! A bounded quasi-Newton minimiser, standing in for scipy's `L-BFGS-B` in the two places
+//! bayes_opt uses it: fitting the GP length-scale (with the analytic gradient) and refining the
+//! acquisition maximum from ten seeds (with finite differences, as scipy does when no gradient is
+//! given).
+//!
+//! The method is projected L-BFGS: the two-loop recursion gives a direction on the variables not
+//! held at a bound, a backtracking line search follows the projected path `clip(x + α·d)`, and it
+//! stops on scipy's default tests (projected gradient ≤ 1e-5, relative decrease ≤ 2.2e-9). It is
+//! not L-BFGS-B's Cauchy-point machinery, and exact paths can differ; `bayesian-optimization.md`
+//! §4 says exact reproduction of the GP-guided sequence is out of reach anyway, while the model
+//! class, restarts and acquisition search are kept.
+
+/// Outcome of one minimisation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Minimum {
+    /// The best point found, inside the bounds.
+    pub x: Vec<f64>,
+    /// The objective there.
+    pub fun: f64,
+    /// False when the objective became non-finite, like a scipy run that reports failure.
+    pub success: bool,
+}
+
+/// scipy's defaults: `pgtol`, `factr · eps`, `maxiter`, `maxfun`, history size and the
+/// finite-difference step.
+const PGTOL: f64 = 1e-5;
+const FTOL: f64 = 1e7 * f64::EPSILON;
+const MAX_ITER: usize = 15_000;
+const MAX_FUN: usize = 15_000;
+const HISTORY: usize = 10;
+const FD_STEP: f64 = 1e-8;
+
+/// Minimises `f` inside the box `[lo, hi]` from `x0`. `f` returns the value and, when it can, the
+/// gradient; without one, forward differences of step 1e-8 are used.
+pub fn minimize(
+    mut f: impl FnMut(&[f64]) -> (f64, Option<Vec<f64>>),
+    x0: &[f64],
+    lo: &[f64],
+    hi: &[f64],
+) -> Minimum {
+    let n = x0.len();
+    let mut evals = 0usize;
+    let mut eval = |x: &[f64], evals: &mut usize| -> (f64, Vec<f64>) {
+        *evals += 1;
+        let (v, g) = f(x);
+        let g = match g {
+            Some(g) => g,
+            None => (0..n)
+                .map(|i| {
+                    let mut xp = x.to_vec();
+                    // Step inward at an upper bound, as scipy's approx_fprime keeps points feasible.
+                    let h = if xp[i] + FD_STEP > hi[i] {
+                        -FD_STEP
+                    } else {
+                        FD_STEP
+                    };
+                    xp[i] += h;
+                    *evals += 1;
+                    (f(&xp).0 - v) / h
+                })
+                .collect(),
+        };
+        (v, g)
+    };
+    let clip = |x: &mut [f64]| {
+        for i in 0..n {
+            x[i] = x[i].clamp(lo[i], hi[i]);
+        }
+    };
+    let mut x = x0.to_vec();
+    clip(&mut x);
+    let (mut fx, mut g) = eval(&x, &mut evals);
+    if !fx.is_finite() {
+        return Minimum {
+            x,
+            fun: fx,
+            success: false,
+        };
+    }
+    let mut s_hist: Vec<Vec<f64>> = Vec::new();
+    let mut y_hist: Vec<Vec<f64>> = Vec::new();
+    for _ in 0..MAX_ITER {
+        let pg = projected_gradient(&x, &g, lo, hi);
+        if pg.iter().all(|v| v.abs() <= PGTOL) {
+            break;
+        }
+        let free: Vec<bool> = (0..n).map(|i| pg[i] != 0.0).collect();
+        let mut d = two_loop(&g, &s_hist, &y_hist, &free);
+        let slope: f64 = d.iter().zip(&g).map(|(a, b)| a * b).sum();
+        if slope >= 0.0 || !slope.is_finite() {
+            d = pg.iter().map(|v| -v).collect();
+            s_hist.clear();
+            y_hist.clear();
+        }
+        let mut alpha = if s_hist.is_empty() {
+            (1.0 / d.iter().map(|v| v * v).sum::<f64>().sqrt()).min(1.0)
+        } else {
+            1.0
+        };
+        let mut accepted = None;
+        while alpha > 1e-20 && evals < MAX_FUN {
+            let mut xn: Vec<f64> = x.iter().zip(&d).map(|(a, b)| a + alpha * b).collect();
+            clip(&mut xn);
+            let step: f64 = xn
+                .iter()
+                .zip(&x)
+                .zip(&g)
+                .map(|((a, b), gi)| (a - b) * gi)
+                .sum();
+            let (fnew, gnew) = eval(&xn, &mut evals);
+            if fnew.is_finite() && fnew <= fx + 1e-4 * step.min(0.0) {
+                accepted = Some((xn, fnew, gnew));
+                break;
+            }
+            alpha *= 0.5;
+        }
+        let Some((xn, fnew, gnew)) = accepted else {
+            break;
+        };
+        let s: Vec<f64> = xn.iter().zip(&x).map(|(a, b)| a - b).collect();
+        let y: Vec<f64> = gnew.iter().zip(&g).map(|(a, b)| a - b).collect();
+        let sy: f64 = s.iter().zip(&y).map(|(a, b)| a * b).sum();
+        if sy > f64::EPSILON * y.iter().map(|v| v * v).sum::<f64>() {
+            s_hist.push(s);
+            y_hist.push(y);
+            if s_hist.len() > HISTORY {
+                s_hist.remove(0);
+                y_hist.remove(0);
+            }
+        }
+        let decrease = (fx - fnew) / fx.abs().max(fnew.abs()).max(1.0);
+        x = xn;
+        fx = fnew;
+        g = gnew;
+        if decrease <= FTOL || evals >= MAX_FUN {
+            break;
+        }
+    }
+    Minimum {
+        x,
+        fun: fx,
+        success: true,
+    }
+}
+
+/// The gradient with the components that would leave the box set to zero.
+fn projected_gradient(x: &[f64], g: &[f64], lo: &[f64], hi: &[f64]) -> Vec<f64> {
+    (0..x.len())
+        .map(|i| {
+            if (x[i] <= lo[i] && g[i] > 0.0) || (x[i] >= hi[i] && g[i] < 0.0) {
+                0.0
+            } else {
+                g[i]
+            }
+        })
+        .collect()
+}
+
+/// The L-BFGS two-loop recursion restricted to the free variables.
+fn two_loop(g: &[f64], s_hist: &[Vec<f64>], y_hist: &[Vec<f64>], free: &[bool]) -> Vec<f64> {
+    let dot = |a: &[f64], b: &[f64]| -> f64 {
+        a.iter()
+            .zip(b)
+            .zip(free)
+            .filter(|(_, f)| **f)
+            .map(|((x, y), _)| x * y)
+            .sum()
+    };
+    let mut q: Vec<f64> = g
+        .iter()
+        .zip(free)
+        .map(|(v, f)| if *f { *v } else { 0.0 })
+        .collect();
+    let mut alphas = Vec::with_capacity(s_hist.len());
+    for (s, y) in s_hist.iter().zip(y_hist).rev() {
+        let rho = 1.0 / dot(y, s);
+        let a = rho * dot(s, &q);
+        for i in 0..q.len() {
+            if free[i] {
+                q[i] -= a * y[i];
+            }
+        }
+        alphas.push((a, rho));
+    }
+    if let (Some(s), Some(y)) = (s_hist.last(), y_hist.last()) {
+        let gamma = dot(s, y) / dot(y, y);
+        if gamma.is_finite() && gamma > 0.0 {
+            q.iter_mut().for_each(|v| *v *= gamma);
+        }
+    }
+    for ((s, y), (a, rho)) in s_hist.iter().zip(y_hist).zip(alphas.into_iter().rev()) {
+        let b = rho * dot(y, &q);
+        for i in 0..q.len() {
+            if free[i] {
+                q[i] += s[i] * (a - b);
+            }
+        }
+    }
+    q.iter().map(|v| -v).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rosenbrock(x: &[f64]) -> (f64, Option<Vec<f64>>) {
+        let (a, b) = (x[0], x[1]);
+        let v = (1.0 - a).powi(2) + 100.0 * (b - a * a).powi(2);
+        let g = vec![
+            -2.0 * (1.0 - a) - 400.0 * a * (b - a * a),
+            200.0 * (b - a * a),
+        ];
+        (v, Some(g))
+    }
+
+    #[test]
+    fn finds_the_unconstrained_rosenbrock_minimum() {
+        let m = minimize(rosenbrock, &[-1.2, 1.0], &[-5.0, -5.0], &[5.0, 5.0]);
+        assert!(m.success);
+        assert!(
+            (m.x[0] - 1.0).abs() < 1e-3 && (m.x[1] - 1.0).abs() < 1e-3,
+            "{:?}",
+            m.x
+        );
+    }
+
+    #[test]
+    fn stops_on_an_active_bound() {
+        // Minimum of (x-3)^2 + (y+1)^2 in [0,2]x[0,2] is at (2, 0).
+        let f = |x: &[f64]| ((x[0] - 3.0).powi(2) + (x[1] + 1.0).powi(2), None);
+        let m = minimize(f, &[0.5, 1.5], &[0.0, 0.0], &[2.0, 2.0]);
+        assert!(
+            (m.x[0] - 2.0).abs() < 1e-9 && m.x[1].abs() < 1e-9,
+            "{:?}",
+            m.x
+        );
+        assert!((m.fun - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn finite_differences_reach_a_smooth_interior_minimum() {
+        let f = |x: &[f64]| {
+            let v: f64 = x
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (v - 0.1 * i as f64).powi(2))
+                .sum();
+            (v, None)
+        };
+        let m = minimize(f, &[0.9; 6], &[0.0; 6], &[1.0; 6]);
+        for (i, v) in m.x.iter().enumerate() {
+            assert!((v - 0.1 * i as f64).abs() < 1e-5, "{:?}", m.x);
+        }
+    }
+
+    #[test]
+    fn a_non_finite_start_reports_failure() {
+        let m = minimize(|_| (f64::NAN, None), &[0.5], &[0.0], &[1.0]);
+        assert!(!m.success);
+    }
+}
