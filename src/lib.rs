@@ -5,8 +5,12 @@
 //!
 //! * [`zoo`]: the registry (`zoo.yaml`) of checkpoints and datasets.
 //! * [`imageio`]: the RGB image type shared by detection, evaluation and training.
+//! * [`fetch`]: downloads, sha256 verification, resume, mirrors and archive extraction.
+//! * [`progress`]: progress events from long steps, drawn by the CLI as bars or log lines.
 
+pub mod fetch;
 pub mod imageio;
+pub mod progress;
 pub mod zoo;
 
 #[cfg(test)]
