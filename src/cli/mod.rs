@@ -7,8 +7,11 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
+use bfpgm::fetch::{FetchOptions, Mirror};
 use bfpgm::zoo::Zoo;
 
+mod fetch;
+mod verify;
 mod zoo;
 
 /// Reproduce B-FPGM (WACVW 2025): fetch and verify the published face detectors, evaluate them on
@@ -32,6 +35,9 @@ pub struct Global {
     /// Registry to use instead of the built-in zoo.yaml.
     #[arg(long, global = true, env = "BFPGM_ZOO")]
     pub zoo: Option<PathBuf>,
+    /// Folder or base URL searched first for every download, by file name.
+    #[arg(long, global = true, env = "BFPGM_MIRROR", value_name = "DIR|URL")]
+    pub mirror: Option<Mirror>,
 }
 
 impl Global {
@@ -42,12 +48,24 @@ impl Global {
             None => Ok(Zoo::builtin()),
         }
     }
+
+    /// Download settings for commands that fetch what they need: the mirror, default retries.
+    pub fn fetch_options(&self) -> FetchOptions {
+        FetchOptions {
+            mirror: self.mirror.clone(),
+            ..FetchOptions::default()
+        }
+    }
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// List the published checkpoints or show one.
     Zoo(zoo::ZooArgs),
+    /// Download and verify checkpoints and datasets by name or group.
+    Fetch(fetch::FetchArgs),
+    /// Re-hash every downloaded file against zoo.yaml.
+    Verify(verify::VerifyArgs),
 }
 
 impl Cli {
@@ -55,6 +73,8 @@ impl Cli {
     pub fn run(self) -> Result<ExitCode> {
         match self.command {
             Command::Zoo(args) => args.run(&self.global),
+            Command::Fetch(args) => args.run(&self.global),
+            Command::Verify(args) => args.run(&self.global),
         }
     }
 }
