@@ -217,13 +217,13 @@ impl Progress for Bars {
     fn task(&self, label: &str, unit: Unit, total: Option<u64>) -> Box<dyn Task + '_> {
         let template = match (unit, total) {
             (Unit::Bytes, Some(_)) => {
-                "{msg:20!} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}"
+                "{msg:28!} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}"
             }
             (Unit::Items, Some(_)) => {
-                "{msg:20!} [{bar:30}] {human_pos}/{human_len} {per_sec} ETA {eta}"
+                "{msg:28!} [{bar:30}] {human_pos}/{human_len} {per_sec} ETA {eta}"
             }
-            (Unit::Bytes, None) => "{spinner} {msg:20!} {bytes} {binary_bytes_per_sec}",
-            (Unit::Items, None) => "{spinner} {msg:20!} {human_pos} {per_sec}",
+            (Unit::Bytes, None) => "{spinner} {msg:28!} {bytes} {binary_bytes_per_sec}",
+            (Unit::Items, None) => "{spinner} {msg:28!} {human_pos} {per_sec}",
         };
         let style = ProgressStyle::with_template(template)
             .expect("the progress templates are valid")

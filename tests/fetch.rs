@@ -394,12 +394,44 @@ fn an_entry_without_urls_needs_a_mirror() {
         "{}",
         stderr_of(&out)
     );
+    let out = run(s.fetch(&["mini"]).env("BFPGM_MIRROR", ""));
+    assert!(
+        stderr_of(&out).contains("has no public URL"),
+        "an empty BFPGM_MIRROR means no mirror: {}",
+        stderr_of(&out)
+    );
     let out = run(&mut s.fetch(&["mini", "--mirror", "/no/such/folder"]));
     assert!(
         stderr_of(&out).contains("the mirror folder /no/such/folder does not exist"),
         "{}",
         stderr_of(&out)
     );
+}
+
+#[test]
+fn files_already_on_disk_are_hashed_once_instead_of_downloaded() {
+    let server = Server::start();
+    let copied = payload(90_000, 16);
+    let finished = payload(80_000, 17);
+    let s = setup(&[
+        Entry::new("copied", "a.bin", &copied, vec![server.url("/a.bin")]),
+        Entry::new("finished", "b.bin", &finished, vec![server.url("/b.bin")]),
+    ]);
+    std::fs::create_dir_all(s.data.join("files")).unwrap();
+    // Copied in by hand, and left complete by a run that stopped before its rename.
+    std::fs::write(s.path("a.bin"), &copied).unwrap();
+    std::fs::write(s.path("b.bin.part"), &finished).unwrap();
+    let out = run_ok(&mut s.fetch(&["copied", "finished", "--json"]));
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report[0]["action"], "checked");
+    assert_eq!(report[1]["action"], "checked");
+    assert!(server.requests().is_empty());
+    assert_eq!(std::fs::read(s.path("b.bin")).unwrap(), finished);
+    assert_eq!(visible(&s.data.join("files")), ["a.bin", "b.bin"]);
+    let out = run_ok(&mut s.fetch(&["copied", "finished", "--json"]));
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report[0]["action"], "cached");
+    assert_eq!(report[1]["action"], "cached");
 }
 
 /// A zip archive written by the zip crate, with entry names taken verbatim.

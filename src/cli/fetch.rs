@@ -30,7 +30,7 @@ impl FetchArgs {
         let zoo = global.zoo()?;
         let options = fetch::FetchOptions {
             retries: self.retries,
-            ..global.fetch_options()
+            ..global.fetch_options()?
         };
         let sink = progress::stderr(self.json);
         let fetched = fetch::fetch(&zoo, &global.data_dir, &self.names, &options, sink.as_ref())?;

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use bfpgm::fetch::{FetchOptions, Mirror};
@@ -35,9 +35,9 @@ pub struct Global {
     /// Registry to use instead of the built-in zoo.yaml.
     #[arg(long, global = true, env = "BFPGM_ZOO")]
     pub zoo: Option<PathBuf>,
-    /// Folder or base URL searched first for every download, by file name.
+    /// Folder or base URL searched first for every download, by file name (empty: none).
     #[arg(long, global = true, env = "BFPGM_MIRROR", value_name = "DIR|URL")]
-    pub mirror: Option<Mirror>,
+    pub mirror: Option<String>,
 }
 
 impl Global {
@@ -50,11 +50,16 @@ impl Global {
     }
 
     /// Download settings for commands that fetch what they need: the mirror, default retries.
-    pub fn fetch_options(&self) -> FetchOptions {
-        FetchOptions {
-            mirror: self.mirror.clone(),
+    /// The mirror is parsed here rather than by clap so that an empty `BFPGM_MIRROR` means none.
+    pub fn fetch_options(&self) -> Result<FetchOptions> {
+        let mirror = match self.mirror.as_deref() {
+            None | Some("") => None,
+            Some(m) => Some(m.parse::<Mirror>().context("--mirror / BFPGM_MIRROR")?),
+        };
+        Ok(FetchOptions {
+            mirror,
             ..FetchOptions::default()
-        }
+        })
     }
 }
 

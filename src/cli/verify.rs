@@ -40,7 +40,7 @@ impl VerifyArgs {
             for v in &report {
                 writeln!(
                     out,
-                    "{:<20} {:<11} {}",
+                    "{:<20} {:<16} {}",
                     v.name,
                     verdict(v),
                     v.path.display()
@@ -82,7 +82,7 @@ impl VerifyArgs {
 
 fn verdict(v: &Verified) -> &'static str {
     match (&v.check, v.extracted) {
-        (Check::Ok, Some(false)) => "ok, packed",
+        (Check::Ok, Some(false)) => "ok, not unpacked",
         (Check::Ok, _) => "ok",
         (Check::NotCached, _) => "absent",
         (Check::WrongSize { .. }, _) => "WRONG SIZE",

@@ -108,12 +108,16 @@ impl<'a> Downloader<'a> {
         // Each pass either finishes or removes the file at the final path, so two passes suffice.
         for _ in 0..2 {
             match assess(a, &observe(a, data_dir)) {
-                State::Verified => return Ok(Outcome::Cached),
+                State::Verified => {
+                    remove_if_present(&part_path(path))?;
+                    return Ok(Outcome::Cached);
+                }
                 State::Unchecked => {
                     let got =
                         hash::sha256_file(path, &format!("{} (checking)", a.name), self.progress)?;
                     if got == a.sha256 {
                         Stamp::write(path, &got)?;
+                        remove_if_present(&part_path(path))?;
                         return Ok(Outcome::Checked);
                     }
                     self.progress.note(&format!(

@@ -4,9 +4,11 @@
 //! target folder (`../x`, `/etc/x`, `a/../../x`: zip-slip) or a symbolic link refuses the whole
 //! archive. Entries are written into a hidden temporary folder beside the target; only when all of
 //! them have been written (and their CRC-32s checked by the zip reader) are the top-level entries
-//! moved into place, replacing any earlier copy. A marker (`.<archive>.extracted`) then records the
-//! archive's sha256 and the top-level entries, so the next run does nothing while they are there.
-//! A truncated or damaged archive is an error that names the archive, and leaves nothing behind.
+//! moved into place, replacing an earlier copy (a half-finished or older extraction). A marker
+//! (`.<archive>.extracted`) then records the archive's sha256 and the top-level entries, so the
+//! next run does nothing while they are there; a top-level entry that another archive's marker
+//! claims is refused rather than overwritten. A truncated or damaged archive is an error that
+//! names the archive, and leaves nothing behind.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
@@ -76,6 +78,15 @@ pub fn extract(
             )));
         }
     };
+    if let Some((name, owner)) = claimed_elsewhere(archive, &top) {
+        let _ = std::fs::remove_dir_all(&staging);
+        bail!(
+            "extracting {} (nothing was extracted): its top-level entry '{name}' was unpacked \
+             from {owner} too; archives sharing a folder would overwrite each other, so the \
+             registry must give them different `dest` folders",
+            archive.display()
+        );
+    }
     for name in &top {
         let target = dest.join(name);
         let aside = hidden_sibling(&target, &format!("replaced{}", std::process::id()));
@@ -100,6 +111,27 @@ pub fn extract(
         serde_json::to_string(&marker)?.as_bytes(),
     )?;
     Ok(Extraction::Extracted { entries, top })
+}
+
+/// A top-level name of `top` that the marker of another archive in the same folder lists, with
+/// that archive's file name.
+fn claimed_elsewhere(archive: &Path, top: &[String]) -> Option<(String, String)> {
+    let dest = archive.parent()?;
+    let own = hidden_sibling(archive, "extracted");
+    std::fs::read_dir(dest).ok()?.flatten().find_map(|entry| {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let owner = name
+            .strip_prefix('.')?
+            .strip_suffix(".extracted")?
+            .to_string();
+        if path == own {
+            return None;
+        }
+        let marker: Marker = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+        let shared = top.iter().find(|t| marker.top.contains(t))?;
+        Some((shared.clone(), owner))
+    })
 }
 
 /// Checks every entry name, then writes the entries under `into`. Returns the entry count and
@@ -285,6 +317,27 @@ mod tests {
         );
         std::fs::remove_dir_all(dir.path().join("set")).unwrap();
         assert!(!is_extracted(&archive, "s2"));
+    }
+
+    #[test]
+    fn archives_that_share_a_top_level_folder_are_refused_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("one.zip");
+        let second = dir.path().join("two.zip");
+        std::fs::write(&first, zip_of(&[("set/a.txt", b"from one")])).unwrap();
+        std::fs::write(&second, zip_of(&[("set/b.txt", b"from two")])).unwrap();
+        extract(&first, "s1", "one.zip", &Hidden).unwrap();
+        let err = format!(
+            "{:#}",
+            extract(&second, "s2", "two.zip", &Hidden).unwrap_err()
+        );
+        assert!(
+            err.contains("its top-level entry 'set' was unpacked from one.zip too"),
+            "{err}"
+        );
+        assert_eq!(listing(&dir.path().join("set")), ["a.txt"]);
+        assert!(!is_extracted(&second, "s2"));
+        assert!(is_extracted(&first, "s1"));
     }
 
     #[test]

@@ -44,7 +44,9 @@ impl FileMeta {
     }
 }
 
-/// The verified-stamp: "this file, at this size and mtime, had this sha256".
+/// The verified-stamp: "this file, at this size and mtime, had this sha256". It catches
+/// replaced, truncated and edited files; an in-place edit that keeps the size and restores the
+/// mtime is beyond it, which is what `reproduce verify` (always a full re-hash) is for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stamp {
     /// The sha256 the file hashed to.
