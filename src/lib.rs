@@ -5,9 +5,13 @@
 //!
 //! * [`zoo`]: the registry (`zoo.yaml`) of checkpoints and datasets.
 //! * [`imageio`]: the RGB image type shared by detection, evaluation and training.
+//! * [`fetch`]: downloads, sha256 verification, resume, mirrors and archive extraction.
+//! * [`progress`]: progress events from long steps, drawn by the CLI as bars or log lines.
 //! * [`prune`]: layer groups and the Bayesian optimisation of their pruning rates.
 
+pub mod fetch;
 pub mod imageio;
+pub mod progress;
 pub mod prune;
 pub mod zoo;
 

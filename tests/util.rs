@@ -95,3 +95,42 @@ pub fn run_ok(cmd: &mut Command) -> String {
     assert!(out.status.success(), "command failed with {:?}", out.status);
     String::from_utf8(out.stdout).expect("utf-8 stdout")
 }
+
+/// A data folder shared by every test of this binary (`target/test-data/`), holding the named
+/// entries or groups, fetched from `BFPGM_MIRROR` through the real `reproduce fetch`.
+///
+/// Safe to call from parallel tests: a process-wide lock serialises the fetches, each name is
+/// fetched once per test run, and fetching is idempotent across runs (verified files are not even
+/// re-hashed). Treat the folder as read-only. Needs the mirror: call `require_mirror!()` first.
+pub fn fetched(names: &[&str]) -> PathBuf {
+    static DONE: std::sync::Mutex<std::collections::BTreeSet<String>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mirror = mirror().expect("util::fetched needs BFPGM_MIRROR; call require_mirror!() first");
+    let bin = Path::new(env!("CARGO_BIN_EXE_reproduce"));
+    let dir = bin
+        .parent()
+        .and_then(Path::parent)
+        .expect("the binary lives in target/<profile>/")
+        .join("test-data");
+    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+    let todo: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| !done.contains(*n))
+        .collect();
+    if !todo.is_empty() {
+        std::fs::create_dir_all(&dir).expect("create target/test-data");
+        let out = run(reproduce(&dir)
+            .env("BFPGM_MIRROR", &mirror)
+            .arg("fetch")
+            .args(&todo));
+        assert!(
+            out.status.success(),
+            "`reproduce fetch {}` into {} failed",
+            todo.join(" "),
+            dir.display()
+        );
+        done.extend(todo.iter().map(|n| n.to_string()));
+    }
+    dir
+}

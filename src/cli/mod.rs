@@ -4,11 +4,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use bfpgm::fetch::{FetchOptions, Mirror};
 use bfpgm::zoo::Zoo;
 
+mod fetch;
+mod verify;
 mod zoo;
 
 /// Reproduce B-FPGM (WACVW 2025): fetch and verify the published face detectors, evaluate them on
@@ -32,6 +35,9 @@ pub struct Global {
     /// Registry to use instead of the built-in zoo.yaml.
     #[arg(long, global = true, env = "BFPGM_ZOO")]
     pub zoo: Option<PathBuf>,
+    /// Folder or base URL searched first for every download, by file name (empty: none).
+    #[arg(long, global = true, env = "BFPGM_MIRROR", value_name = "DIR|URL")]
+    pub mirror: Option<String>,
 }
 
 impl Global {
@@ -42,12 +48,29 @@ impl Global {
             None => Ok(Zoo::builtin()),
         }
     }
+
+    /// Download settings for commands that fetch what they need: the mirror, default retries.
+    /// The mirror is parsed here rather than by clap so that an empty `BFPGM_MIRROR` means none.
+    pub fn fetch_options(&self) -> Result<FetchOptions> {
+        let mirror = match self.mirror.as_deref() {
+            None | Some("") => None,
+            Some(m) => Some(m.parse::<Mirror>().context("--mirror / BFPGM_MIRROR")?),
+        };
+        Ok(FetchOptions {
+            mirror,
+            ..FetchOptions::default()
+        })
+    }
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// List the published checkpoints or show one.
     Zoo(zoo::ZooArgs),
+    /// Download and verify checkpoints and datasets by name or group.
+    Fetch(fetch::FetchArgs),
+    /// Re-hash every downloaded file against zoo.yaml.
+    Verify(verify::VerifyArgs),
 }
 
 impl Cli {
@@ -55,6 +78,8 @@ impl Cli {
     pub fn run(self) -> Result<ExitCode> {
         match self.command {
             Command::Zoo(args) => args.run(&self.global),
+            Command::Fetch(args) => args.run(&self.global),
+            Command::Verify(args) => args.run(&self.global),
         }
     }
 }
