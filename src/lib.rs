@@ -5,8 +5,10 @@
 //!
 //! * [`zoo`]: the registry (`zoo.yaml`) of checkpoints and datasets.
 //! * [`imageio`]: the RGB image type shared by detection, evaluation and training.
+//! * [`wider`]: WIDER FACE ground truth, the upstream inference protocol and AP evaluation.
 
 pub mod imageio;
+pub mod wider;
 pub mod zoo;
 
 #[cfg(test)]
