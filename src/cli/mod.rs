@@ -9,6 +9,8 @@ use clap::{Args, Parser, Subcommand};
 
 use bfpgm::zoo::Zoo;
 
+mod bench;
+mod eval;
 mod zoo;
 
 /// Reproduce B-FPGM (WACVW 2025): fetch and verify the published face detectors, evaluate them on
@@ -48,6 +50,10 @@ impl Global {
 enum Command {
     /// List the published checkpoints or show one.
     Zoo(zoo::ZooArgs),
+    /// WIDER FACE val APs (easy, medium, hard) of prediction files, with the upstream protocol.
+    Eval(eval::EvalArgs),
+    /// Speed measurements.
+    Bench(bench::BenchArgs),
 }
 
 impl Cli {
@@ -55,6 +61,8 @@ impl Cli {
     pub fn run(self) -> Result<ExitCode> {
         match self.command {
             Command::Zoo(args) => args.run(&self.global),
+            Command::Eval(args) => args.run(&self.global),
+            Command::Bench(args) => args.run(&self.global),
         }
     }
 }

@@ -20,12 +20,13 @@
 //! `[1026 474 0 23]`. The evaluation uses the `.mat` value, as upstream does.
 
 use std::fmt;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use matrw::{CellArray, MatFile, MatVariable, MatlabType, NumericArray};
 use serde::Serialize;
+
+use super::matfile::read_vars;
 
 /// Events in WIDER FACE val (§C.3).
 pub const VAL_EVENTS: usize = 61;
@@ -33,6 +34,9 @@ pub const VAL_EVENTS: usize = 61;
 pub const VAL_IMAGES: usize = 3226;
 /// Face boxes in WIDER FACE val.
 pub const VAL_BOXES: usize = 39_708;
+
+/// The variables that hold events, images and boxes.
+const BOX_VARS: [&str; 3] = ["event_list", "file_list", "face_bbx_list"];
 
 /// The three official difficulty settings, in the order upstream evaluates and reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -125,10 +129,23 @@ impl GroundTruth {
     /// Reads WIDER val from the four evaluation `.mat` files and checks it against the official
     /// counts (61 events, 3,226 images, 39,708 boxes).
     pub fn load_val(files: &ValMatFiles) -> Result<GroundTruth> {
-        let mut face = read_mat(&files.face)?;
-        let mut gt = read_boxes(&mut face, &files.face)?;
-        for (setting, path) in Setting::ALL.into_iter().zip(&files.settings) {
-            let mut mat = read_mat(path)?;
+        // The four files are independent until they are combined: read them side by side.
+        let (face, settings) = std::thread::scope(|scope| {
+            let settings: Vec<_> = files
+                .settings
+                .iter()
+                .map(|path| scope.spawn(move || read_vars(path, &["event_list", "gt_list"])))
+                .collect();
+            let face = read_vars(&files.face, &BOX_VARS);
+            let settings: Vec<Result<MatFile>> = settings
+                .into_iter()
+                .map(|h| h.join().expect("reading a .mat file does not panic"))
+                .collect();
+            (face, settings)
+        });
+        let mut gt = read_boxes(&mut face?, &files.face)?;
+        for ((setting, path), mat) in Setting::ALL.into_iter().zip(&files.settings).zip(settings) {
+            let mut mat = mat?;
             let events = event_names(&mut mat, path)?;
             if !events.iter().eq(gt.events.iter().map(|e| &e.name)) {
                 bail!(
@@ -147,7 +164,7 @@ impl GroundTruth {
     /// Reads the events, images and boxes of one `.mat` file of the kit, e.g. the
     /// `wider_face_train.mat` split file (no keep lists).
     pub fn load_mat(path: &Path) -> Result<GroundTruth> {
-        let mut mat = read_mat(path)?;
+        let mut mat = read_vars(path, &BOX_VARS)?;
         read_boxes(&mut mat, path)
     }
 
@@ -196,24 +213,6 @@ impl GroundTruth {
             );
         }
         Ok(())
-    }
-}
-
-/// Loads a `.mat` file; matrw panics on some malformed input, which becomes an error here.
-fn read_mat(path: &Path) -> Result<MatFile> {
-    let bytes = std::fs::read(path).with_context(|| {
-        format!(
-            "cannot read {}; the WIDER val ground truth is fetched with `reproduce fetch wider-gt`",
-            path.display()
-        )
-    })?;
-    match catch_unwind(AssertUnwindSafe(|| matrw::load_matfile_from_u8(&bytes))) {
-        Ok(Ok(mat)) => Ok(mat),
-        Ok(Err(e)) => bail!("{}: not a readable MAT-file: {e}", path.display()),
-        Err(_) => bail!(
-            "{}: malformed MAT-file (the reader gave up)",
-            path.display()
-        ),
     }
 }
 

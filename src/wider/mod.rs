@@ -18,6 +18,7 @@
 pub mod ap;
 pub mod atomic;
 pub mod gt;
+mod matfile;
 #[cfg(test)]
 mod npy;
 pub mod numpy;

@@ -25,6 +25,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, anyhow, bail};
 
@@ -45,39 +46,48 @@ pub struct Predictions {
     /// The folder that was read.
     pub dir: PathBuf,
     /// Event folder name → image name (without `.jpg`) → predictions.
-    pub events: HashMap<String, HashMap<String, ImagePreds>>,
+    pub events: HashMap<String, EventPreds>,
 }
 
 impl Predictions {
-    /// Reads a prediction folder in the official layout.
+    /// Reads a prediction folder in the official layout. Event folders are read in parallel;
+    /// an error reports the first bad file in sorted order, whatever the thread timing.
     pub fn read_dir(dir: &Path) -> Result<Predictions> {
+        let event_dirs = visible_entries(dir)?;
+        if let Some(stray) = event_dirs.iter().find(|d| !d.is_dir()) {
+            bail!(
+                "{}: expected only event folders in {} (the official layout is \
+                 <event>/<image>.txt)",
+                stray.display(),
+                dir.display()
+            );
+        }
+        let next = AtomicUsize::new(0);
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut done: Vec<(usize, Result<EventPreds>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers.min(event_dirs.len()))
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut out = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(event_dir) = event_dirs.get(i) else {
+                                return out;
+                            };
+                            out.push((i, read_event(event_dir)));
+                        }
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("reading predictions does not panic"))
+                .collect()
+        });
+        done.sort_by_key(|(i, _)| *i);
         let mut events = HashMap::new();
-        for event_dir in visible_entries(dir)? {
-            let event = file_name(&event_dir);
-            if !event_dir.is_dir() {
-                bail!(
-                    "{}: expected only event folders in {} (the official layout is \
-                     <event>/<image>.txt)",
-                    event_dir.display(),
-                    dir.display()
-                );
-            }
-            let mut images: HashMap<String, ImagePreds> = HashMap::new();
-            for file in visible_entries(&event_dir)? {
-                let text = std::fs::read_to_string(&file).with_context(|| {
-                    format!("cannot read the prediction file {}", file.display())
-                })?;
-                let (key, rows) = parse_pred_file(&text, &file)?;
-                if let Some(other) = images.get(&key) {
-                    bail!(
-                        "{} and {} both hold the predictions of {event}/{key}: remove one",
-                        other.file.display(),
-                        file.display()
-                    );
-                }
-                images.insert(key, ImagePreds { file, rows });
-            }
-            events.insert(event, images);
+        for (i, images) in done {
+            events.insert(file_name(&event_dirs[i]), images?);
         }
         Ok(Predictions {
             dir: dir.to_path_buf(),
@@ -94,6 +104,29 @@ impl Predictions {
     pub fn image_count(&self) -> usize {
         self.events.values().map(HashMap::len).sum()
     }
+}
+
+/// One event's predictions by image name.
+type EventPreds = HashMap<String, ImagePreds>;
+
+/// Reads every visible file of one event folder.
+fn read_event(event_dir: &Path) -> Result<EventPreds> {
+    let event = file_name(event_dir);
+    let mut images = EventPreds::new();
+    for file in visible_entries(event_dir)? {
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("cannot read the prediction file {}", file.display()))?;
+        let (key, rows) = parse_pred_file(&text, &file)?;
+        if let Some(other) = images.get(&key) {
+            bail!(
+                "{} and {} both hold the predictions of {event}/{key}: remove one",
+                other.file.display(),
+                file.display()
+            );
+        }
+        images.insert(key, ImagePreds { file, rows });
+    }
+    Ok(images)
 }
 
 /// Entries of a folder whose names do not start with `.`, sorted for reproducible messages.
