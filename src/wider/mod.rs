@@ -9,6 +9,7 @@
 //!   upstream's `read_pred_file` does and written in its format;
 //! * [`ap`]: the AP protocol (score normalisation, per-image matching, the 1000-threshold PR
 //!   curve, `voc_ap`), with upstream's quirks, and the rules for images without predictions;
+//! * [`resize`]: OpenCV's bilinear resize (and its exact-½ area path) and flip, bit for bit;
 //! * [`numpy`]: numpy's summation, sort and maximum, whose exact behaviour the results depend on;
 //! * [`atomic`]: whole-file writes, so interrupted runs leave no half-written predictions.
 //!
@@ -23,6 +24,7 @@ mod matfile;
 mod npy;
 pub mod numpy;
 pub mod preds;
+pub mod resize;
 
 pub use ap::{Evaluation, MissingPolicy, SettingResult, evaluate};
 pub use gt::{GroundTruth, Setting, ValMatFiles};
