@@ -10,6 +10,7 @@
 //! * [`ap`]: the AP protocol (score normalisation, per-image matching, the 1000-threshold PR
 //!   curve, `voc_ap`), with upstream's quirks, and the rules for images without predictions;
 //! * [`resize`]: OpenCV's bilinear resize (and its exact-½ area path) and flip, bit for bit;
+//! * [`vote`]: upstream's box voting, which merges the detections of all passes;
 //! * [`numpy`]: numpy's summation, sort and maximum, whose exact behaviour the results depend on;
 //! * [`atomic`]: whole-file writes, so interrupted runs leave no half-written predictions.
 //!
@@ -25,6 +26,7 @@ mod npy;
 pub mod numpy;
 pub mod preds;
 pub mod resize;
+pub mod vote;
 
 pub use ap::{Evaluation, MissingPolicy, SettingResult, evaluate};
 pub use gt::{GroundTruth, Setting, ValMatFiles};

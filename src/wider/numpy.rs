@@ -7,7 +7,8 @@
 //! * [`sum`]: `np.sum` of a vector uses pairwise summation, not a sequential loop;
 //! * [`argsort`]: `np.argsort`'s default kind is an unstable introsort, so the order of equal
 //!   scores is whatever that algorithm leaves;
-//! * [`maximum`]: `np.maximum` propagates NaN, where `f64::max` ignores it.
+//! * [`maximum`], [`minimum`]: `np.maximum` and `np.minimum` propagate NaN, where `f64::max`
+//!   ignores it.
 
 /// numpy's `PW_BLOCKSIZE`: below this many elements the pairwise sum stops recursing.
 const PW_BLOCKSIZE: usize = 128;
@@ -59,6 +60,17 @@ pub fn maximum(a: f64, b: f64) -> f64 {
     if a.is_nan() || b.is_nan() {
         f64::NAN
     } else if a >= b {
+        a
+    } else {
+        b
+    }
+}
+
+/// `np.minimum(a, b)` for two float64 values: NaN if either is NaN.
+pub fn minimum(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else if a <= b {
         a
     } else {
         b
@@ -294,10 +306,13 @@ mod tests {
     }
 
     #[test]
-    fn maximum_propagates_nan() {
+    fn maximum_and_minimum_propagate_nan() {
         assert!(maximum(f64::NAN, 1.0).is_nan());
         assert!(maximum(1.0, f64::NAN).is_nan());
         assert_eq!(maximum(1.0, 2.0), 2.0);
         assert_eq!(maximum(3.0, 2.0), 3.0);
+        assert!(minimum(f64::NAN, 1.0).is_nan());
+        assert!(minimum(1.0, f64::NAN).is_nan());
+        assert_eq!(minimum(1.0, 2.0), 1.0);
     }
 }
