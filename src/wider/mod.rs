@@ -9,6 +9,8 @@
 //!   upstream's `read_pred_file` does and written in its format;
 //! * [`ap`]: the AP protocol (score normalisation, per-image matching, the 1000-threshold PR
 //!   curve, `voc_ap`), with upstream's quirks, and the rules for images without predictions;
+//! * [`protocol`]: upstream's per-image inference protocol (single scale, flip, multi-scale,
+//!   voting) around any detector given as a closure;
 //! * [`resize`]: OpenCV's bilinear resize (and its exact-½ area path) and flip, bit for bit;
 //! * [`vote`]: upstream's box voting, which merges the detections of all passes;
 //! * [`numpy`]: numpy's summation, sort and maximum, whose exact behaviour the results depend on;
@@ -25,6 +27,7 @@ mod matfile;
 mod npy;
 pub mod numpy;
 pub mod preds;
+pub mod protocol;
 pub mod resize;
 pub mod vote;
 
