@@ -55,6 +55,7 @@ struct EvalBench {
 }
 
 impl BenchArgs {
+    /// Runs the chosen benchmark.
     pub fn run(self, global: &Global) -> Result<ExitCode> {
         match self.what {
             Bench::Eval(args) => args.run(global),

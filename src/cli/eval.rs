@@ -66,6 +66,7 @@ enum Missing {
 }
 
 impl EvalArgs {
+    /// Loads the ground truth and the predictions, evaluates, prints the table and the report.
     pub fn run(self, global: &Global) -> Result<ExitCode> {
         let policy = match (self.subset, self.missing) {
             (true, _) | (false, Missing::Subset) => MissingPolicy::Subset,

@@ -189,16 +189,6 @@ impl GroundTruth {
             .sum()
     }
 
-    /// The image `event/name`, if present.
-    pub fn image(&self, event: &str, name: &str) -> Option<&Image> {
-        self.events
-            .iter()
-            .find(|e| e.name == event)?
-            .images
-            .iter()
-            .find(|i| i.name == name)
-    }
-
     fn check_val_counts(&self) -> Result<()> {
         let found = (self.events.len(), self.image_count(), self.box_count());
         if found != (VAL_EVENTS, VAL_IMAGES, VAL_BOXES) {
