@@ -8,11 +8,13 @@
 //! * [`fetch`]: downloads, sha256 verification, resume, mirrors and archive extraction.
 //! * [`progress`]: progress events from long steps, drawn by the CLI as bars or log lines.
 //! * [`prune`]: layer groups and the Bayesian optimisation of their pruning rates.
+//! * [`wider`]: WIDER FACE ground truth, the upstream inference protocol and AP evaluation.
 
 pub mod fetch;
 pub mod imageio;
 pub mod progress;
 pub mod prune;
+pub mod wider;
 pub mod zoo;
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! `BFPGM_MIRROR` / `BFPGM_REFERENCE` are unset (a user's machine); under CI (`CI` set) a missing
 //! variable is a failure instead, so real-file tests can never silently skip there.
 
+mod eval;
 mod fetch;
 mod server;
 mod util;

@@ -10,6 +10,8 @@ use clap::{Args, Parser, Subcommand};
 use bfpgm::fetch::{FetchOptions, Mirror};
 use bfpgm::zoo::Zoo;
 
+mod bench;
+mod eval;
 mod fetch;
 mod verify;
 mod zoo;
@@ -71,6 +73,10 @@ enum Command {
     Fetch(fetch::FetchArgs),
     /// Re-hash every downloaded file against zoo.yaml.
     Verify(verify::VerifyArgs),
+    /// WIDER FACE val APs (easy, medium, hard) of prediction files, with the upstream protocol.
+    Eval(eval::EvalArgs),
+    /// Speed measurements.
+    Bench(bench::BenchArgs),
 }
 
 impl Cli {
@@ -80,6 +86,8 @@ impl Cli {
             Command::Zoo(args) => args.run(&self.global),
             Command::Fetch(args) => args.run(&self.global),
             Command::Verify(args) => args.run(&self.global),
+            Command::Eval(args) => args.run(&self.global),
+            Command::Bench(args) => args.run(&self.global),
         }
     }
 }
