@@ -5,8 +5,15 @@
 //!
 //! * [`zoo`]: the registry (`zoo.yaml`) of checkpoints and datasets.
 //! * [`imageio`]: the RGB image type shared by detection, evaluation and training.
+//! * [`checkpoint`]: the strict `.pth` reader and writer (zip + pickle subset, no code execution).
 
+//! * [`device`]: `--device cpu|cuda|auto` into a `tch::Device`.
+//! * [`report`]: what we write for people and machines: drawings, tables, JSON, plots.
+
+pub mod checkpoint;
+pub mod device;
 pub mod imageio;
+pub mod report;
 pub mod zoo;
 
 #[cfg(test)]

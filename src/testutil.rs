@@ -24,3 +24,8 @@ fn shared(var: &str, rel: &str) -> Option<PathBuf> {
 pub fn mirror_file(name: &str) -> Option<PathBuf> {
     shared("BFPGM_MIRROR", name)
 }
+
+/// A file of the shared reference folder, e.g. `reference/outputs/manifest.json`.
+pub fn reference_file(rel: &str) -> Option<PathBuf> {
+    shared("BFPGM_REFERENCE", rel)
+}
