@@ -6,6 +6,8 @@
 //! * [`write_atomic`]: the one way results reach the disk, so an interrupted run never leaves a
 //!   half-written file under the final name.
 
+pub mod canvas;
+
 use std::io::Write;
 use std::path::Path;
 
