@@ -5,4 +5,6 @@
 //! `BFPGM_MIRROR` / `BFPGM_REFERENCE` are unset (a user's machine); under CI (`CI` set) a missing
 //! variable is a failure instead, so real-file tests can never silently skip there.
 
+mod detect;
+mod models;
 mod util;

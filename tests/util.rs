@@ -95,3 +95,10 @@ pub fn run_ok(cmd: &mut Command) -> String {
     assert!(out.status.success(), "command failed with {:?}", out.status);
     String::from_utf8(out.stdout).expect("utf-8 stdout")
 }
+
+/// Copies a checkpoint from the mirror into `<data_dir>/Pruned_Models/`, where the zoo expects it.
+pub fn place_checkpoint(mirror: &Path, data_dir: &Path, file: &str) {
+    let dir = data_dir.join("Pruned_Models");
+    std::fs::create_dir_all(&dir).expect("Pruned_Models folder");
+    std::fs::copy(mirror.join(file), dir.join(file)).expect("checkpoint copied from the mirror");
+}

@@ -439,7 +439,8 @@ mod tests {
         // A subnormal and a negative zero must survive the round trip bit for bit.
         sd.push(
             "a.weight",
-            Tensor::from_slice(&[1.0f32, -1.2597673e-42, -0.0, 3.5, 7.0, 9.0]).view([2, 3]),
+            Tensor::from_slice(&[1.0f32, f32::from_bits(0x8000_0383), -0.0, 3.5, 7.0, 9.0])
+                .view([2, 3]),
         );
         sd.push("a.running_mean", Tensor::from_slice(&[0.5f32, 0.25]));
         sd.push("a.num_batches_tracked", Tensor::from(483000i64));

@@ -286,7 +286,7 @@ impl Machine<'_> {
     }
 
     fn set_items(&mut self, dict: usize, pairs: Vec<usize>) -> Result<()> {
-        if pairs.len() % 2 != 0 {
+        if !pairs.len().is_multiple_of(2) {
             return self.fail("SETITEMS with an odd number of values");
         }
         let new: Vec<(usize, usize)> = pairs.chunks(2).map(|p| (p[0], p[1])).collect();
@@ -619,7 +619,7 @@ pub fn write_state_dict(entries: &[TensorEntry<'_>]) -> Vec<u8> {
         memo: HashMap::new(),
     };
     w.global(Global::OrderedDict);
-    w.out.extend_from_slice(&[b')', b'R']);
+    w.out.extend_from_slice(b")R");
     if !entries.is_empty() {
         w.out.push(b'(');
         for e in entries {
@@ -715,7 +715,7 @@ impl Writer {
         self.ints(&t.stride);
         self.out.push(0x89);
         self.global(Global::OrderedDict);
-        self.out.extend_from_slice(&[b')', b'R']);
+        self.out.extend_from_slice(b")R");
         self.out.push(b't');
         self.out.push(b'R');
     }

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use bfpgm::zoo::Zoo;
 
+mod detect;
 mod zoo;
 
 /// Reproduce B-FPGM (WACVW 2025): fetch and verify the published face detectors, evaluate them on
@@ -48,6 +49,8 @@ impl Global {
 enum Command {
     /// List the published checkpoints or show one.
     Zoo(zoo::ZooArgs),
+    /// Detect faces in images with a zoo model.
+    Detect(detect::DetectArgs),
 }
 
 impl Cli {
@@ -55,6 +58,7 @@ impl Cli {
     pub fn run(self) -> Result<ExitCode> {
         match self.command {
             Command::Zoo(args) => args.run(&self.global),
+            Command::Detect(args) => args.run(&self.global),
         }
     }
 }

@@ -143,5 +143,9 @@ fn show_text(out: &mut impl Write, m: &Model, global: &Global) -> Result<()> {
         "cached:        {}",
         if cached(m, global) { "yes" } else { "no" }
     )?;
+    if cached(m, global) {
+        let params = bfpgm::checkpoint::parameter_count(&a.path(&global.data_dir))?;
+        writeln!(out, "parameters:    {params} (counted from the file)")?;
+    }
     Ok(())
 }

@@ -125,7 +125,7 @@ pub(crate) fn run_heads(
 
 #[derive(Debug)]
 enum Network {
-    Eresfd(eresfd::EResFD),
+    Eresfd(Box<eresfd::EResFD>),
     Extd(extd::Extd),
 }
 
@@ -151,7 +151,9 @@ impl Detector {
         let net = {
             let scope = Scope::new(vs.root(), &order);
             match arch {
-                Arch::Eresfd => Network::Eresfd(eresfd::EResFD::new(&scope, &eresfd::CONFIG)),
+                Arch::Eresfd => {
+                    Network::Eresfd(Box::new(eresfd::EResFD::new(&scope, &eresfd::CONFIG)))
+                }
                 Arch::Extd => Network::Extd(extd::Extd::new(&scope)),
             }
         };
