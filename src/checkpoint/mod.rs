@@ -25,6 +25,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail, ensure};
 use tch::{Kind, Tensor};
 
+use crate::zoo::Arch;
 use pickle::{StorageKind, StorageRef, TensorEntry, TensorRef, Value};
 use zipfile::{ZipArchive, ZipWriter};
 
@@ -216,6 +217,27 @@ impl StateDict {
         })
     }
 
+    /// The state dict under canonical keys only (`checkpoint::aliases`), after checking that each
+    /// alias key holds the same values as its canonical twin; what per-layer tables iterate.
+    pub fn canonical(&self, arch: Arch) -> Result<StateDict> {
+        let mut out = StateDict::new();
+        for (key, t) in self.iter() {
+            match aliases::canonical(arch, key) {
+                Some(c) => {
+                    let twin = self
+                        .get(&c)
+                        .with_context(|| format!("alias '{key}' has no canonical twin '{c}'"))?;
+                    ensure!(
+                        self.same_tensor(key, &c) || bit_equal(t, twin),
+                        "alias '{key}' holds other values than '{c}'"
+                    );
+                }
+                None => out.push(key, t.shallow_clone()),
+            }
+        }
+        Ok(out)
+    }
+
     /// The number of parameters with upstream's `named_parameters()` semantics: a tensor named
     /// twice counts once and buffers do not count (92,208 for EResFD, 162,352 for EXTD).
     pub fn parameter_count(&self) -> u64 {
@@ -292,6 +314,18 @@ impl StateDict {
             .to_bytes(top)
             .with_context(|| format!("encoding {}", path.display()))?;
         crate::report::write_atomic(path, &bytes)
+    }
+}
+
+/// Whether two tensors hold the same values bit for bit (float `==` would equate -0 and 0 and
+/// reject NaN).
+pub fn bit_equal(a: &Tensor, b: &Tensor) -> bool {
+    if a.size() != b.size() || a.kind() != b.kind() {
+        return false;
+    }
+    match a.kind() {
+        Kind::Float => a.view_dtype(Kind::Int).equal(&b.view_dtype(Kind::Int)),
+        _ => a.equal(b),
     }
 }
 
@@ -424,7 +458,6 @@ fn encode_storage(t: &Tensor) -> Result<(StorageKind, Vec<u8>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zoo::Arch;
 
     fn bits(t: &Tensor) -> Vec<u32> {
         Vec::<f32>::try_from(&t.contiguous().view(-1))
@@ -474,6 +507,28 @@ mod tests {
             }
         }
         assert_eq!(back.parameter_count(), 6);
+    }
+
+    #[test]
+    fn canonical_refuses_an_alias_with_other_values() {
+        let mut sd = StateDict::new();
+        sd.push("loc.0.bias", Tensor::from_slice(&[1.0f32, 2.0]));
+        sd.push("loc0.bias", Tensor::from_slice(&[1.0f32, 2.5]));
+        let err = sd.canonical(Arch::Eresfd).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "alias 'loc0.bias' holds other values than 'loc.0.bias'"
+        );
+        let mut ok = StateDict::new();
+        ok.push("loc.0.bias", Tensor::from_slice(&[1.0f32, 2.0]));
+        ok.push("loc0.bias", Tensor::from_slice(&[1.0f32, 2.0]));
+        assert_eq!(
+            ok.canonical(Arch::Eresfd)
+                .unwrap()
+                .keys()
+                .collect::<Vec<_>>(),
+            ["loc.0.bias"]
+        );
     }
 
     #[test]

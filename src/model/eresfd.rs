@@ -309,8 +309,8 @@ impl EResFD {
         }
     }
 
-    /// The six head inputs (FEM outputs `F0..F5`, before the head ReLU) for `x` `[B, 3, H, W]`.
-    pub fn features_t(&self, x: &Tensor, train: bool) -> Vec<Tensor> {
+    /// The six pyramid levels (FPN outputs `[T0, O1, O2, O3, O4, L4]`, before the FEMs).
+    fn pyramid_t(&self, x: &Tensor, train: bool) -> Vec<Tensor> {
         let mut y = self.conv1.forward_t(x, train);
         y = self.conv2.forward_t(&y, train);
         y = self.conv3.forward_t(&y, train);
@@ -322,8 +322,12 @@ impl EResFD {
         if train {
             let _ = self.stages[4].forward_t(&s[4], train);
         }
-        self.fpn
-            .forward_t(&s, train)
+        self.fpn.forward_t(&s, train)
+    }
+
+    /// The six head inputs (FEM outputs `F0..F5`, before the head ReLU) for `x` `[B, 3, H, W]`.
+    pub fn features_t(&self, x: &Tensor, train: bool) -> Vec<Tensor> {
+        self.pyramid_t(x, train)
             .iter()
             .zip(&self.fem)
             .map(|(p, fem)| fem.forward_t(p, train))
@@ -335,5 +339,48 @@ impl EResFD {
     pub fn forward_t(&self, x: &Tensor, train: bool) -> HeadOutput {
         // The ReLU is a no-op on the non-negative FEM output, kept for op parity (§4.6).
         run_heads(&self.features_t(x, train), &self.loc, &self.conf, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tch::Device;
+
+    use crate::model::parity::{make_image, reference};
+    use crate::model::{Detector, Network, input_tensor};
+    use crate::testutil::mirror_file;
+    use crate::zoo::Arch;
+
+    /// Upstream bug (`eresfd.md` §4.4, §9.1–2): the FPN's sixth output is the level-4 lateral
+    /// again, on the level-4 grid, and `w1[:, 4]` (a negative subnormal) zeroes the high-level
+    /// top-down path. The released weights were trained with both, so both are reproduced.
+    #[test]
+    fn upstream_fpn_repeats_level_4_as_the_sixth_level() {
+        tch::set_num_threads(1);
+        let Some(path) = mirror_file("EResFD-original.pth") else {
+            return;
+        };
+        let (Some(o4), Some(o5)) = (
+            reference("eresfd-original_320x320_fpnout_L4.npy"),
+            reference("eresfd-original_320x320_fpnout_L5.npy"),
+        ) else {
+            return;
+        };
+        let d = Detector::load(Arch::Eresfd, &path, Device::Cpu).unwrap();
+        let Network::Eresfd(net) = &d.net else {
+            unreachable!("an EResFD detector")
+        };
+        let w1 = &net.fpn.w1;
+        assert!(
+            w1.get(0).get(4).double_value(&[]) < 0.0 && w1.get(1).get(4).double_value(&[]) < 0.0
+        );
+        let x = input_tensor(&make_image(320, 320));
+        let levels = tch::no_grad(|| net.pyramid_t(&x, false));
+        assert_eq!(levels[4].size(), levels[5].size());
+        assert_eq!(levels[5].size(), [1, 16, 5, 5]);
+        for (ours, theirs) in [(&levels[4], &o4), (&levels[5], &o5)] {
+            let d = (ours - theirs).abs().max().double_value(&[]);
+            assert!(d <= 1e-4, "pyramid level differs by {d}");
+        }
     }
 }

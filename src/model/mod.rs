@@ -28,7 +28,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use tch::{Device, Kind, Tensor, nn};
+use tch::{Device, Tensor, nn};
 
 use crate::checkpoint::{StateDict, aliases};
 use crate::imageio::RgbImage;
@@ -201,7 +201,7 @@ impl Detector {
             } else if let Some(c) = &canonical
                 && let Some(twin) = sd.get(c)
                 && !sd.same_tensor(key, c)
-                && !bit_equal(t, twin)
+                && !crate::checkpoint::bit_equal(t, twin)
             {
                 conflicting.push(format!("{key} differs from {c}"));
             }
@@ -366,13 +366,110 @@ impl Detector {
     }
 }
 
-/// Whether two tensors hold the same bits (float `==` would equate -0 and 0 and reject NaN).
-fn bit_equal(a: &Tensor, b: &Tensor) -> bool {
-    if a.size() != b.size() || a.kind() != b.kind() {
-        return false;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+    use tch::Kind;
+
+    #[test]
+    fn the_input_tensor_is_the_reference_one() {
+        // reference-outputs.md §2: the network input of make_image(320, 320), CHW float32 bytes.
+        let x = input_tensor(&parity::make_image(320, 320));
+        assert_eq!(x.size(), [1, 3, 320, 320]);
+        let v = Vec::<f32>::try_from(&x.view(-1)).unwrap();
+        let bytes: Vec<u8> = v.iter().flat_map(|f| f.to_le_bytes()).collect();
+        assert_eq!(
+            hex::encode(Sha256::digest(&bytes)),
+            "9a5792a86b5663dc17d9d7bf0fcf270c7a52852d847f6e6210803c738b2c0ef9"
+        );
+        assert_eq!(v.iter().map(|&f| f as f64).sum::<f64>(), 5_398_968.0);
     }
-    match a.kind() {
-        Kind::Float => a.view_dtype(Kind::Int).equal(&b.view_dtype(Kind::Int)),
-        _ => a.equal(b),
+
+    #[test]
+    fn head_grids_follow_the_level_rule() {
+        tch::set_num_threads(1);
+        for arch in [Arch::Eresfd, Arch::Extd] {
+            let d = Detector::new(arch, Device::Cpu);
+            for (h, w) in [(1, 1), (5, 9), (127, 129), (250, 333)] {
+                let x = Tensor::zeros([1, 3, h, w], tch::kind::FLOAT_CPU);
+                let heads = tch::no_grad(|| match &d.net {
+                    Network::Eresfd(n) => n.forward_t(&x, false),
+                    Network::Extd(n) => n.forward_t(&x, false),
+                });
+                assert_eq!(heads.grids, d.anchors().level_sizes(h, w), "{arch} {h}x{w}");
+            }
+        }
+    }
+
+    fn counter(d: &Detector, key: &str) -> i64 {
+        i64::try_from(&d.var_store().variables()[key]).unwrap()
+    }
+
+    #[test]
+    fn training_mode_updates_batch_statistics_and_passes_gradients() {
+        // (arch, first conv, a BN run once per forward, a BN run six times in EXTD)
+        let cases = [
+            (
+                Arch::Eresfd,
+                "base.conv1.0.weight",
+                "base.conv1.1",
+                "base.m0.layer5.1.res_layer.4",
+            ),
+            (Arch::Extd, "base.0.0.weight", "base.0.1", "base.2.conv.1"),
+        ];
+        tch::set_num_threads(1);
+        for (arch, conv, bn, other_bn) in cases {
+            tch::manual_seed(0);
+            let d = Detector::new(arch, Device::Cpu);
+            let x = Tensor::randn([2, 3, 64, 80], tch::kind::FLOAT_CPU) * 50.0;
+            let before = d.var_store().variables()[&format!("{bn}.running_mean")].copy();
+
+            let _ = tch::no_grad(|| d.forward_t(&x, false));
+            assert_eq!(
+                counter(&d, &format!("{bn}.num_batches_tracked")),
+                0,
+                "{arch}: eval mode"
+            );
+
+            let out = d.forward_t(&x, true);
+            let p = d
+                .anchors()
+                .level_sizes(64, 80)
+                .iter()
+                .map(|(h, w)| h * w)
+                .sum::<i64>();
+            assert_eq!(out.loc.size(), [2, p, 4]);
+            assert_eq!(out.conf.size(), [2, p, 2]);
+            assert_eq!(out.priors.size(), [p, 4]);
+            (out.loc.square().mean(None) + out.conf.square().mean(None)).backward();
+
+            let vars = d.var_store().variables();
+            let grad = vars[conv].grad();
+            assert!(
+                grad.defined() && grad.abs().sum(Kind::Float).double_value(&[]) > 0.0,
+                "{arch}: {conv}"
+            );
+            assert_eq!(
+                counter(&d, &format!("{bn}.num_batches_tracked")),
+                1,
+                "{arch}"
+            );
+            let after = &vars[&format!("{bn}.running_mean")];
+            assert!(!after.equal(&before), "{arch}: running mean not updated");
+            match arch {
+                // layer5 runs in training (its statistics move) but feeds nothing, so it gets no
+                // gradient (training.md §6).
+                Arch::Eresfd => {
+                    assert_eq!(counter(&d, &format!("{other_bn}.num_batches_tracked")), 1);
+                    assert!(!vars["base.m0.layer5.0.res_layer.0.weight"].grad().defined());
+                }
+                // base.2..5 run at six scales, so their BatchNorms count six batches
+                // (checkpoints.md §4.5).
+                Arch::Extd => {
+                    assert_eq!(counter(&d, &format!("{other_bn}.num_batches_tracked")), 6)
+                }
+            }
+        }
     }
 }

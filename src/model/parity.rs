@@ -66,7 +66,8 @@ pub(crate) fn make_image(height: usize, width: usize) -> RgbImage {
     RgbImage::new(width, height, data).expect("size matches")
 }
 
-fn reference(name: &str) -> Option<Tensor> {
+/// A reference tensor of `shared/reference/outputs/`.
+pub(crate) fn reference(name: &str) -> Option<Tensor> {
     reference_file(&format!("reference/outputs/{name}")).map(|p| Npy::read(&p).unwrap().to_tensor())
 }
 
@@ -297,7 +298,7 @@ fn every_zoo_checkpoint_loads_with_its_parameter_count() {
         let vars = d.var_store().variables();
         for key in d.keys() {
             assert!(
-                super::bit_equal(&vars[key], sd.get(key).unwrap()),
+                crate::checkpoint::bit_equal(&vars[key], sd.get(key).unwrap()),
                 "{}: {key}",
                 m.name()
             );
@@ -391,7 +392,10 @@ fn saved_checkpoints_read_back_with_upstreams_keys_and_bits() {
     );
     assert_eq!(back.tensor_count(), original.tensor_count());
     for (key, t) in original.iter() {
-        assert!(super::bit_equal(t, back.get(key).unwrap()), "{key}");
+        assert!(
+            crate::checkpoint::bit_equal(t, back.get(key).unwrap()),
+            "{key}"
+        );
         if let Some(c) = aliases::canonical(Arch::Eresfd, key) {
             assert!(back.same_tensor(key, &c), "{key} is not shared with {c}");
         }
