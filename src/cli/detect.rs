@@ -139,6 +139,14 @@ fn draw(image: RgbImage, boxes: &[PixelBox], min_score: f32) -> Canvas {
     canvas
 }
 
+/// Where `--draw` puts its images.
+enum DrawTarget {
+    /// One image, one named `.png` file.
+    File(PathBuf),
+    /// `<folder>/<image stem>.png` per image.
+    Folder(PathBuf),
+}
+
 /// Finds the checkpoint: a zoo model downloaded under the data folder, or a file.
 fn resolve_model(
     zoo: &Zoo,
@@ -198,23 +206,27 @@ impl DetectArgs {
             eprintln!("{note}");
         }
         let detector = Detector::load(arch, &path, resolved.device)?;
-        let single_png = self
-            .draw
-            .as_ref()
-            .is_some_and(|d| d.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")));
-        if single_png && self.images.len() > 1 {
-            bail!(
-                "--draw names one .png file but {} images were given; give a folder instead",
-                self.images.len()
-            );
-        }
-        for dir in [
-            &self.out,
-            &self.draw.as_ref().filter(|_| !single_png).cloned(),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        let draw_target = match &self.draw {
+            Some(p) if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) => {
+                if self.images.len() > 1 {
+                    bail!(
+                        "--draw names one .png file but {} images were given; give a folder instead",
+                        self.images.len()
+                    );
+                }
+                Some(DrawTarget::File(p.clone()))
+            }
+            Some(p) => Some(DrawTarget::Folder(p.clone())),
+            None => None,
+        };
+        let folders = [
+            self.out.as_ref(),
+            match &draw_target {
+                Some(DrawTarget::Folder(f)) => Some(f),
+                _ => None,
+            },
+        ];
+        for dir in folders.into_iter().flatten() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
 
@@ -255,11 +267,10 @@ impl DetectArgs {
                     result.detections.len()
                 )?;
             }
-            if let Some(target) = &self.draw {
-                let file = if single_png {
-                    target.clone()
-                } else {
-                    target.join(format!("{name}.png"))
+            if let Some(target) = &draw_target {
+                let file = match target {
+                    DrawTarget::File(f) => f.clone(),
+                    DrawTarget::Folder(dir) => dir.join(format!("{name}.png")),
                 };
                 draw(image, &result.detections, self.draw_min_score).save_png(&file)?;
             }

@@ -414,7 +414,8 @@ fn saved_checkpoints_read_back_with_upstreams_keys_and_bits() {
 }
 
 /// torch.load (weights_only, the default) reads our file with the same tensors, shared aliases
-/// and keys as the upstream file it was made from.
+/// and keys as the upstream file it was made from; and we read what torch 2.11's `torch.save`
+/// writes (with its newer records: `byteorder`, `.format_version`, ...).
 #[test]
 fn python_torch_loads_a_saved_checkpoint_identically() {
     for (file, arch) in [
@@ -436,6 +437,7 @@ fn python_torch_loads_a_saved_checkpoint_identically() {
         }
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("ours.pth");
+        let resaved = dir.path().join("resaved_by_torch.pth");
         Detector::load(arch, &path, Device::Cpu)
             .unwrap()
             .save(&out)
@@ -455,6 +457,7 @@ for k, t in theirs.items():
     assert torch.equal(bits(o), bits(t)), k
     ptrs.setdefault(t.untyped_storage().data_ptr(), set()).add(o.untyped_storage().data_ptr())
 assert all(len(v) == 1 for v in ptrs.values()), "aliases are not shared"
+torch.save(ours, sys.argv[3])
 print("identical", len(ours))
 "#;
         let output = std::process::Command::new(&python)
@@ -462,6 +465,7 @@ print("identical", len(ours))
             .arg(script)
             .arg(&out)
             .arg(&path)
+            .arg(&resaved)
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);
@@ -470,7 +474,19 @@ print("identical", len(ours))
             "{file}: {stdout}{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        let keys = StateDict::read(&path).unwrap().len();
-        assert_eq!(stdout.trim(), format!("identical {keys}"), "{file}");
+        let original = StateDict::read(&path).unwrap();
+        assert_eq!(
+            stdout.trim(),
+            format!("identical {}", original.len()),
+            "{file}"
+        );
+        let back = StateDict::read(&resaved).unwrap();
+        assert_eq!(back.tensor_count(), original.tensor_count(), "{file}");
+        for (key, t) in original.iter() {
+            assert!(
+                crate::checkpoint::bit_equal(t, back.get(key).unwrap()),
+                "{file}: {key}"
+            );
+        }
     }
 }
