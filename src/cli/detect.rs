@@ -30,8 +30,8 @@ pub struct DetectArgs {
     /// Where the network runs: cpu, cuda or auto.
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
-    /// Folder that receives <image>.json and <image>.txt (WIDER format) per image; without it
-    /// the JSON goes to stdout.
+    /// Folder that receives <image>.json and <image>.txt (WIDER format) per image; without it,
+    /// a JSON array of the same records goes to stdout.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Draw the boxes: a .png file for a single image, otherwise a folder for <image>.png files.
