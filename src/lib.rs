@@ -4,16 +4,24 @@
 //! The modules follow the paper's pipeline, so each step is where a reader expects it:
 //!
 //! * [`zoo`]: the registry (`zoo.yaml`) of checkpoints and datasets.
-//! * [`imageio`]: the RGB image type shared by detection, evaluation and training.
 //! * [`fetch`]: downloads, sha256 verification, resume, mirrors and archive extraction.
 //! * [`progress`]: progress events from long steps, drawn by the CLI as bars or log lines.
-//! * [`prune`]: layer groups and the Bayesian optimisation of their pruning rates.
+//! * [`checkpoint`]: the strict `.pth` reader and writer (zip + pickle subset, no code execution).
+//! * [`model`]: EResFD and EXTD on tch, priors, decoding and the detection step.
+//! * [`device`]: `--device cpu|cuda|auto` into a `tch::Device`.
+//! * [`imageio`]: the RGB image type shared by detection, evaluation and training, and its codecs.
 //! * [`wider`]: WIDER FACE ground truth, the upstream inference protocol and AP evaluation.
+//! * [`prune`]: layer groups and the Bayesian optimisation of their pruning rates.
+//! * [`report`]: what we write for people and machines: drawings, tables, JSON, plots.
 
+pub mod checkpoint;
+pub mod device;
 pub mod fetch;
 pub mod imageio;
+pub mod model;
 pub mod progress;
 pub mod prune;
+pub mod report;
 pub mod wider;
 pub mod zoo;
 

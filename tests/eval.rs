@@ -5,11 +5,13 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::util::{reproduce, run, run_ok, tempdir};
+use crate::util::{fetched, reproduce, run, run_ok, tempdir};
 use crate::{require_mirror, require_reference};
 
-/// A data folder with the WIDER val ground truth where `zoo.yaml` puts it.
-fn data_dir_with_gt(mirror: &Path) -> tempfile::TempDir {
+/// A fresh data folder holding the WIDER val ground truth where `zoo.yaml` puts it, copied from
+/// the shared folder that `reproduce fetch wider-gt` filled from the mirror.
+fn data_dir_with_gt() -> tempfile::TempDir {
+    let fetched = fetched(&["wider-gt"]).join("WIDER/ground_truth");
     let data = tempdir();
     let gt = data.path().join("WIDER/ground_truth");
     std::fs::create_dir_all(&gt).unwrap();
@@ -19,7 +21,7 @@ fn data_dir_with_gt(mirror: &Path) -> tempfile::TempDir {
         "wider_medium_val.mat",
         "wider_hard_val.mat",
     ] {
-        std::fs::copy(mirror.join(name), gt.join(name)).unwrap();
+        std::fs::copy(fetched.join(name), gt.join(name)).unwrap();
     }
     data
 }
@@ -73,9 +75,9 @@ fn synthetic_expected(reference: &Path) -> [f64; 3] {
 
 #[test]
 fn synthetic_full_val_matches_upstream() {
-    let mirror = require_mirror!();
+    require_mirror!();
     let reference = require_reference!();
-    let data = data_dir_with_gt(&mirror);
+    let data = data_dir_with_gt();
     let preds = data.path().join("preds");
     unpack(
         &reference.join("fixtures/wider-val-synthetic-preds-seed1.tar.gz"),
@@ -95,10 +97,10 @@ fn synthetic_full_val_matches_upstream() {
 
 #[test]
 fn reference_case_matches_upstream_exactly() {
-    let mirror = require_mirror!();
+    require_mirror!();
     let reference = require_reference!();
     let outputs = reference.join("reference/outputs");
-    let data = data_dir_with_gt(&mirror);
+    let data = data_dir_with_gt();
     unpack(&outputs.join("eval_synth_preds.tar.gz"), data.path());
     let preds = data.path().join("synth_preds");
     let expected = read_json(&outputs.join("eval_result.json"));
@@ -152,9 +154,9 @@ fn reference_case_matches_upstream_exactly() {
 
 #[test]
 fn upstream_mini_predictions_give_upstream_subset_aps() {
-    let mirror = require_mirror!();
+    require_mirror!();
     let reference = require_reference!();
-    let data = data_dir_with_gt(&mirror);
+    let data = data_dir_with_gt();
     let fixtures = reference.join("fixtures");
     let expected = read_json(&fixtures.join("upstream-mini-ap.json"));
     let models = expected["models"].as_object().unwrap();
@@ -195,9 +197,9 @@ fn missing_ground_truth_says_how_to_fetch_it() {
 
 #[test]
 fn bench_eval_times_the_stages() {
-    let mirror = require_mirror!();
+    require_mirror!();
     let reference = require_reference!();
-    let data = data_dir_with_gt(&mirror);
+    let data = data_dir_with_gt();
     let out = run_ok(
         reproduce(data.path())
             .args(["bench", "eval", "--repeat", "1", "--reference"])

@@ -5,8 +5,10 @@
 //! `BFPGM_MIRROR` / `BFPGM_REFERENCE` are unset (a user's machine); under CI (`CI` set) a missing
 //! variable is a failure instead, so real-file tests can never silently skip there.
 
+mod detect;
 mod eval;
 mod fetch;
+mod models;
 mod server;
 mod util;
 mod zoo;

@@ -11,6 +11,7 @@ use bfpgm::fetch::{FetchOptions, Mirror};
 use bfpgm::zoo::Zoo;
 
 mod bench;
+mod detect;
 mod eval;
 mod fetch;
 mod verify;
@@ -77,6 +78,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Speed measurements.
     Bench(bench::BenchArgs),
+    /// Detect faces in images with a zoo model.
+    Detect(detect::DetectArgs),
 }
 
 impl Cli {
@@ -88,6 +91,7 @@ impl Cli {
             Command::Verify(args) => args.run(&self.global),
             Command::Eval(args) => args.run(&self.global),
             Command::Bench(args) => args.run(&self.global),
+            Command::Detect(args) => args.run(&self.global),
         }
     }
 }

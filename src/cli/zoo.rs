@@ -47,7 +47,11 @@ impl ZooArgs {
         match self.action {
             ZooAction::List { json } => {
                 if json {
-                    let models: Vec<_> = zoo.models.iter().map(|m| model_json(m, global)).collect();
+                    let models = zoo
+                        .models
+                        .iter()
+                        .map(|m| model_json(m, global))
+                        .collect::<Result<Vec<_>>>()?;
                     let files: Vec<_> = zoo.files.iter().map(|a| file_json(a, global)).collect();
                     let doc = json!({ "models": models, "files": files });
                     writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
@@ -59,7 +63,7 @@ impl ZooArgs {
                 Some(m) if json => writeln!(
                     out,
                     "{}",
-                    serde_json::to_string_pretty(&model_json(m, global))?
+                    serde_json::to_string_pretty(&model_json(m, global)?)?
                 )?,
                 Some(m) => show_model(&mut out, m, global)?,
                 None => {
@@ -109,18 +113,19 @@ fn artifact_json(a: &Artifact, global: &Global) -> serde_json::Value {
     })
 }
 
-fn model_json(m: &Model, global: &Global) -> serde_json::Value {
+fn model_json(m: &Model, global: &Global) -> Result<serde_json::Value> {
     let mut v = artifact_json(&m.artifact, global);
     let extra = json!({
         "arch": m.arch,
         "target_rate": m.target_rate,
         "published": m.published,
         "expected": m.expected,
+        "parameters": parameter_count(m, global)?,
     });
     if let (Some(obj), serde_json::Value::Object(more)) = (v.as_object_mut(), extra) {
         obj.extend(more);
     }
-    v
+    Ok(v)
 }
 
 fn file_json(a: &Artifact, global: &Global) -> serde_json::Value {
@@ -218,7 +223,17 @@ fn show_model(out: &mut impl Write, m: &Model, global: &Global) -> Result<()> {
         "sparsity:      {:.2}% published, {:.4}% expected",
         m.published.sparsity, m.expected.sparsity
     )?;
+    if let Some(params) = parameter_count(m, global)? {
+        writeln!(out, "parameters:    {params} (counted from the file)")?;
+    }
     show_common(out, &m.artifact, global)
+}
+
+/// Parameters of a downloaded checkpoint, counted as upstream's `named_parameters()` does.
+fn parameter_count(m: &Model, global: &Global) -> Result<Option<u64>> {
+    fetch::cached_path(&m.artifact, &global.data_dir)
+        .map(|path| bfpgm::checkpoint::parameter_count(&path))
+        .transpose()
 }
 
 fn show_file(out: &mut impl Write, a: &Artifact, global: &Global) -> Result<()> {

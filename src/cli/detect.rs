@@ -1,0 +1,308 @@
+//! `reproduce detect --model NAME|PATH IMAGE...`: one zoo model on photos, at their original
+//! size, as upstream's `detect_face(net, img, shrink=1)` does (`wider-eval.md` §A.3): detections
+//! above 0.05, boxes in pixels. Writes JSON and the WIDER text format, and can draw the boxes.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde::Serialize;
+
+use super::Global;
+use bfpgm::device::{self, DeviceChoice};
+use bfpgm::imageio::{RgbImage, read_image};
+use bfpgm::model::{Detection, Detector, input_tensor};
+use bfpgm::report::canvas::{Canvas, Color, GLYPH_HEIGHT, text_width};
+use bfpgm::report::write_atomic;
+use bfpgm::zoo::{Arch, Zoo};
+
+/// Arguments of `reproduce detect`.
+#[derive(Args)]
+pub struct DetectArgs {
+    /// Zoo model name (e.g. eresfd-30; `reproduce zoo list`) or a checkpoint file.
+    #[arg(long)]
+    model: String,
+    /// Architecture of a checkpoint file given by path (zoo models know theirs).
+    #[arg(long, value_parser = parse_arch)]
+    arch: Option<Arch>,
+    /// Where the network runs: cpu, cuda or auto.
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+    /// Folder that receives <image>.json and <image>.txt (WIDER format) per image; without it,
+    /// a JSON array of the same records goes to stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Draw the boxes: a .png file for a single image, otherwise a folder for <image>.png files.
+    #[arg(long)]
+    draw: Option<PathBuf>,
+    /// Lowest score drawn by --draw (all detections above 0.05 are written regardless).
+    #[arg(long, default_value_t = 0.5)]
+    draw_min_score: f32,
+    /// JPEG or PNG images.
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+}
+
+fn parse_arch(s: &str) -> Result<Arch, String> {
+    match s {
+        "eresfd" => Ok(Arch::Eresfd),
+        "extd" => Ok(Arch::Extd),
+        other => Err(format!(
+            "unknown architecture '{other}'; use eresfd or extd"
+        )),
+    }
+}
+
+/// A detection in pixels of the original image, `(x1, y1, x2, y2)`.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct PixelBox {
+    score: f32,
+    x1: f32,
+    y1: f32,
+    x2: f32,
+    y2: f32,
+}
+
+/// What `detect` reports for one image.
+#[derive(Debug, Serialize)]
+struct ImageResult {
+    image: String,
+    width: usize,
+    height: usize,
+    model: String,
+    arch: Arch,
+    detections: Vec<PixelBox>,
+}
+
+/// Normalised boxes to pixels as `detect_face` does at shrink 1: `f32(W) · x / f32(1)` in float32,
+/// keeping rows with `score >= 0.05` (all of them, since `Detect` already required `> 0.05`).
+fn to_pixels(dets: &[Detection], width: usize, height: usize) -> Vec<PixelBox> {
+    let (w, h) = (width as f32, height as f32);
+    dets.iter()
+        .filter(|d| d.score >= 0.05)
+        .map(|d| PixelBox {
+            score: d.score,
+            x1: w * d.x1 / 1.0,
+            y1: h * d.y1 / 1.0,
+            x2: w * d.x2 / 1.0,
+            y2: h * d.y2 / 1.0,
+        })
+        .collect()
+}
+
+/// The WIDER prediction format (`wider-eval.md` §A.5): the image name, the count, then
+/// `x y w h score` with the +1 width/height convention, formatted from float64.
+fn wider_text(name: &str, boxes: &[PixelBox]) -> String {
+    let mut s = format!("{name}\n{}\n", boxes.len());
+    for b in boxes {
+        let (x1, y1, x2, y2) = (b.x1 as f64, b.y1 as f64, b.x2 as f64, b.y2 as f64);
+        s.push_str(&format!(
+            "{:.1} {:.1} {:.1} {:.1} {:.3}\n",
+            x1,
+            y1,
+            x2 - x1 + 1.0,
+            y2 - y1 + 1.0,
+            b.score as f64
+        ));
+    }
+    s
+}
+
+const BOX_COLOR: Color = [0, 255, 0];
+const LABEL_TEXT: Color = [0, 0, 0];
+
+/// The image with every box scoring at least `min_score`, each labelled with its score.
+fn draw(image: RgbImage, boxes: &[PixelBox], min_score: f32) -> Canvas {
+    let mut canvas = Canvas::from_image(image);
+    let scale = if canvas.width().max(canvas.height()) >= 400 {
+        2
+    } else {
+        1
+    };
+    let thickness = scale + 1;
+    for b in boxes.iter().filter(|b| b.score >= min_score) {
+        let (x1, y1, x2, y2) = (
+            b.x1.round() as i64,
+            b.y1.round() as i64,
+            b.x2.round() as i64,
+            b.y2.round() as i64,
+        );
+        canvas.rect(x1, y1, x2, y2, BOX_COLOR, thickness);
+        let label = format!("{:.2}", b.score);
+        let (lw, lh) = (text_width(&label, scale) + 2, GLYPH_HEIGHT * scale + 2);
+        let top = if y1 >= lh { y1 - lh } else { y1 };
+        canvas.fill_rect(x1, top, x1 + lw - 1, top + lh - 1, BOX_COLOR);
+        canvas.text(x1 + 1, top + 1, &label, LABEL_TEXT, scale);
+    }
+    canvas
+}
+
+/// Where `--draw` puts its images.
+enum DrawTarget {
+    /// One image, one named `.png` file.
+    File(PathBuf),
+    /// `<folder>/<image stem>.png` per image.
+    Folder(PathBuf),
+}
+
+/// Finds the checkpoint: a zoo model downloaded under the data folder, or a file.
+fn resolve_model(
+    zoo: &Zoo,
+    data_dir: &Path,
+    name: &str,
+    arch: Option<Arch>,
+) -> Result<(PathBuf, Arch)> {
+    if let Ok(m) = zoo.model(name) {
+        if let Some(a) = arch
+            && a != m.arch
+        {
+            bail!(
+                "--arch {a} contradicts zoo model '{name}', which is {}",
+                m.arch
+            );
+        }
+        let path = bfpgm::fetch::require(&m.artifact, data_dir)?;
+        return Ok((path, m.arch));
+    }
+    let path = PathBuf::from(name);
+    if path.is_file() {
+        let arch = arch.with_context(|| {
+            format!("{name} is a checkpoint file, not a zoo model: say which network it holds with --arch eresfd|extd")
+        })?;
+        return Ok((path, arch));
+    }
+    Err(zoo.model(name).unwrap_err())
+        .context("--model is neither a zoo model nor a checkpoint file")
+}
+
+/// File stem of an image, for the names of its output files.
+fn stem(path: &Path) -> Result<String> {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .with_context(|| format!("{} has no file name", path.display()))
+}
+
+impl DetectArgs {
+    /// Runs the detector over every image; the first unreadable image stops the run.
+    pub fn run(self, global: &Global) -> Result<ExitCode> {
+        let zoo = global.zoo()?;
+        let (path, arch) = resolve_model(&zoo, &global.data_dir, &self.model, self.arch)?;
+        let resolved = device::resolve(self.device);
+        if let Some(note) = &resolved.note {
+            eprintln!("{note}");
+        }
+        let detector = Detector::load(arch, &path, resolved.device)?;
+        let draw_target = match &self.draw {
+            Some(p) if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) => {
+                if self.images.len() > 1 {
+                    bail!(
+                        "--draw names one .png file but {} images were given; give a folder instead",
+                        self.images.len()
+                    );
+                }
+                Some(DrawTarget::File(p.clone()))
+            }
+            Some(p) => Some(DrawTarget::Folder(p.clone())),
+            None => None,
+        };
+        let folders = [
+            self.out.as_ref(),
+            match &draw_target {
+                Some(DrawTarget::Folder(f)) => Some(f),
+                _ => None,
+            },
+        ];
+        for dir in folders.into_iter().flatten() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+
+        let mut stdout = std::io::stdout().lock();
+        let mut results = Vec::with_capacity(self.images.len());
+        for image_path in &self.images {
+            let image = read_image(image_path)?;
+            let detections = detector
+                .detect(&input_tensor(&image))
+                .with_context(|| format!("detecting faces in {}", image_path.display()))?;
+            let boxes = to_pixels(&detections, image.width, image.height);
+            let name = stem(image_path)?;
+            let result = ImageResult {
+                image: image_path.display().to_string(),
+                width: image.width,
+                height: image.height,
+                model: self.model.clone(),
+                arch,
+                detections: boxes,
+            };
+            if let Some(out) = &self.out {
+                let file = image_path
+                    .file_name()
+                    .map_or(name.clone(), |f| f.to_string_lossy().into_owned());
+                write_atomic(
+                    &out.join(format!("{name}.json")),
+                    serde_json::to_string_pretty(&result)?.as_bytes(),
+                )?;
+                write_atomic(
+                    &out.join(format!("{name}.txt")),
+                    wider_text(&file, &result.detections).as_bytes(),
+                )?;
+                let strong = result.detections.iter().filter(|b| b.score >= 0.5).count();
+                writeln!(
+                    stdout,
+                    "{}: {} detections, {strong} with score >= 0.5",
+                    image_path.display(),
+                    result.detections.len()
+                )?;
+            }
+            if let Some(target) = &draw_target {
+                let file = match target {
+                    DrawTarget::File(f) => f.clone(),
+                    DrawTarget::Folder(dir) => dir.join(format!("{name}.png")),
+                };
+                draw(image, &result.detections, self.draw_min_score).save_png(&file)?;
+            }
+            results.push(result);
+        }
+        if self.out.is_none() {
+            writeln!(stdout, "{}", serde_json::to_string_pretty(&results)?)?;
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wider_text_uses_the_plus_one_convention() {
+        let b = PixelBox {
+            score: 0.99876,
+            x1: 10.25,
+            y1: 20.0,
+            x2: 30.25,
+            y2: 60.5,
+        };
+        assert_eq!(
+            wider_text("a.jpg", &[b]),
+            "a.jpg\n1\n10.2 20.0 21.0 41.5 0.999\n"
+        );
+    }
+
+    #[test]
+    fn pixels_are_normalised_coordinates_times_the_size() {
+        let d = Detection {
+            score: 0.9,
+            x1: 0.25,
+            y1: 0.5,
+            x2: 0.75,
+            y2: 1.0,
+        };
+        let p = to_pixels(&[d], 200, 100);
+        assert_eq!(
+            (p[0].x1, p[0].y1, p[0].x2, p[0].y2),
+            (50.0, 50.0, 150.0, 100.0)
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! `reproduce detect` end to end: a real photo, the output files, and the errors a user meets.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::util::{fetched, reproduce, run, run_ok, tempdir};
+
+/// Runs `detect` with `model` on Grace Hopper's portrait (one face, 512×600) and checks the
+/// fixture's claim: exactly one box above 0.5, covering the face.
+fn finds_grace_hoppers_face(model: &str) {
+    crate::require_mirror!();
+    let shared = crate::require_reference!();
+    let data = fetched(&["models"]);
+    let work = tempdir();
+    let photo = shared.join("fixtures/grace_hopper.jpg");
+    let out = work.path().join("out");
+    let drawn = work.path().join("drawn.png");
+    let stdout = run_ok(
+        reproduce(&data)
+            .args(["detect", "--model", model, "--device", "cpu"])
+            .arg("--out")
+            .arg(&out)
+            .arg("--draw")
+            .arg(&drawn)
+            .arg(&photo),
+    );
+    assert!(stdout.contains("1 with score >= 0.5"), "{stdout}");
+
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("grace_hopper.json")).unwrap())
+            .unwrap();
+    let (width, height) = (
+        json["width"].as_f64().unwrap(),
+        json["height"].as_f64().unwrap(),
+    );
+    assert_eq!((width, height), (512.0, 600.0));
+    let dets = json["detections"].as_array().unwrap();
+    let strong: Vec<&Value> = dets
+        .iter()
+        .filter(|d| d["score"].as_f64().unwrap() > 0.5)
+        .collect();
+    assert_eq!(strong.len(), 1, "{model}: {strong:?}");
+    let f = |k: &str| strong[0][k].as_f64().unwrap();
+    let (cx, cy, w) = (
+        (f("x1") + f("x2")) / 2.0,
+        (f("y1") + f("y2")) / 2.0,
+        f("x2") - f("x1"),
+    );
+    assert!(
+        cy < height / 2.0,
+        "{model}: centre y {cy} is not in the upper half"
+    );
+    assert!((0.0..width).contains(&cx), "{model}: centre x {cx}");
+    assert!((100.0..=300.0).contains(&w), "{model}: width {w}");
+
+    let text = std::fs::read_to_string(out.join("grace_hopper.txt")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "grace_hopper.jpg");
+    assert_eq!(lines[1].parse::<usize>().unwrap(), dets.len());
+    assert_eq!(lines.len(), dets.len() + 2);
+    let first = format!(
+        "{:.1} {:.1} {:.1} {:.1} {:.3}",
+        f("x1"),
+        f("y1"),
+        f("x2") - f("x1") + 1.0,
+        f("y2") - f("y1") + 1.0,
+        f("score")
+    );
+    assert_eq!(lines[2], first);
+
+    let image = bfpgm::imageio::read_image(&drawn).unwrap();
+    assert_eq!((image.width, image.height), (512, 600));
+    let original = bfpgm::imageio::read_image(&photo).unwrap();
+    assert_ne!(image.data, original.data, "nothing was drawn");
+}
+
+#[test]
+fn eresfd_original_finds_grace_hoppers_face() {
+    finds_grace_hoppers_face("eresfd-original");
+}
+
+#[test]
+fn eresfd_60_finds_grace_hoppers_face() {
+    finds_grace_hoppers_face("eresfd-60");
+}
+
+#[test]
+fn a_checkpoint_file_needs_its_architecture() {
+    crate::require_mirror!();
+    let shared = crate::require_reference!();
+    let data = tempdir();
+    let ckpt = fetched(&["models"]).join("Pruned_Models/EXTD-original.pth");
+    let photo = shared.join("fixtures/grace_hopper.jpg");
+    let out = run(reproduce(data.path())
+        .args(["detect", "--device", "cpu", "--model"])
+        .arg(&ckpt)
+        .arg(&photo));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "is a checkpoint file, not a zoo model: say which network it holds with --arch"
+        ),
+        "{err}"
+    );
+
+    let stdout = run_ok(
+        reproduce(data.path())
+            .args(["detect", "--device", "cpu", "--arch", "extd", "--model"])
+            .arg(&ckpt)
+            .arg(&photo),
+    );
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json[0]["arch"], "extd");
+    assert!(json[0]["detections"][0]["score"].as_f64().unwrap() > 0.5);
+}
+
+/// Runs a `detect` that must fail, in `cwd`, and returns its stderr.
+fn detect_error(data: &Path, cwd: &Path, args: &[&str]) -> String {
+    let out = run(reproduce(data).current_dir(cwd).arg("detect").args(args));
+    assert_eq!(out.status.code(), Some(2), "detect {args:?} should fail");
+    assert!(out.stdout.is_empty());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_model_that_is_not_downloaded_says_how_to_fetch_it() {
+    let data = tempdir();
+    std::fs::write(data.path().join("x.jpg"), b"").unwrap();
+    let err = detect_error(data.path(), data.path(), &["--model", "eresfd-30", "x.jpg"]);
+    assert!(err.contains("eresfd-30 is not downloaded"), "{err}");
+    assert!(err.contains("run `reproduce fetch eresfd-30`"), "{err}");
+    let err = detect_error(data.path(), data.path(), &["--model", "eresfd-3", "x.jpg"]);
+    assert!(
+        err.contains("--model is neither a zoo model nor a checkpoint file"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean 'eresfd-30'"), "{err}");
+}
+
+#[test]
+fn missing_and_corrupt_images_are_named() {
+    crate::require_mirror!();
+    let data = fetched(&["models"]);
+    let work = tempdir();
+    let err = detect_error(
+        &data,
+        work.path(),
+        &["--model", "eresfd-30", "--device", "cpu", "missing.jpg"],
+    );
+    assert!(
+        err.starts_with("error: reading image missing.jpg: "),
+        "{err}"
+    );
+    std::fs::write(
+        work.path().join("broken.jpg"),
+        b"\xFF\xD8\xFF\xE0 not really a jpeg",
+    )
+    .unwrap();
+    let err = detect_error(
+        &data,
+        work.path(),
+        &["--model", "eresfd-30", "--device", "cpu", "broken.jpg"],
+    );
+    assert!(
+        err.starts_with(
+            "error: decoding image broken.jpg: the JPEG data is damaged or unsupported"
+        ),
+        "{err}"
+    );
+}

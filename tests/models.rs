@@ -1,0 +1,51 @@
+//! `reproduce zoo show` on every released checkpoint: each loads through the strict reader and
+//! reports its parameter count, which must be the registry's (92,208 for EResFD, 162,352 for
+//! EXTD, `named_parameters()` semantics).
+
+use bfpgm::zoo::Zoo;
+
+use crate::util::{fetched, reproduce, run, run_ok, tempdir};
+
+#[test]
+fn zoo_show_prints_the_parameter_count_of_every_checkpoint() {
+    crate::require_mirror!();
+    let data = fetched(&["models"]);
+    for m in &Zoo::builtin().models {
+        let out = run_ok(reproduce(&data).args(["zoo", "show", m.name()]));
+        let line = format!(
+            "parameters:    {} (counted from the file)",
+            m.expected.params
+        );
+        assert!(out.lines().any(|l| l == line), "{}: {out}", m.name());
+    }
+}
+
+#[test]
+fn zoo_show_says_nothing_about_parameters_of_a_missing_checkpoint() {
+    let data = tempdir();
+    let out = run_ok(reproduce(data.path()).args(["zoo", "show", "eresfd-30"]));
+    assert!(out.contains("cached:        no"), "{out}");
+    assert!(!out.contains("parameters:"), "{out}");
+}
+
+#[test]
+fn zoo_show_refuses_a_damaged_checkpoint_naming_it() {
+    crate::require_mirror!();
+    let fetched = fetched(&["models"]);
+    let data = tempdir();
+    let file = "EXTD-20-pruned.pt";
+    // Same size, one flipped byte inside the first storage: only the CRC can tell.
+    let mut bytes = std::fs::read(fetched.join("Pruned_Models").join(file)).unwrap();
+    let path = data.path().join("Pruned_Models").join(file);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    bytes[30_000] ^= 0x55;
+    std::fs::write(&path, bytes).unwrap();
+    let out = run(reproduce(data.path()).args(["zoo", "show", "extd-20"]));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("EXTD-20-pruned.pt is not a valid checkpoint: entry 'extd-0.2/data/"),
+        "{err}"
+    );
+    assert!(err.contains("is damaged: CRC-32"), "{err}");
+}
