@@ -29,18 +29,20 @@ fn zoo_show_says_nothing_about_parameters_of_a_missing_checkpoint() {
 }
 
 #[test]
-fn zoo_show_refuses_a_damaged_checkpoint_naming_it() {
+fn a_damaged_checkpoint_file_is_refused_naming_it() {
     crate::require_mirror!();
+    let shared = crate::require_reference!();
     let fetched = fetched(&["models"]);
     let data = tempdir();
-    let file = "EXTD-20-pruned.pt";
     // Same size, one flipped byte inside the first storage: only the CRC can tell.
-    let mut bytes = std::fs::read(fetched.join("Pruned_Models").join(file)).unwrap();
-    let path = data.path().join("Pruned_Models").join(file);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut bytes = std::fs::read(fetched.join("Pruned_Models/EXTD-20-pruned.pt")).unwrap();
     bytes[30_000] ^= 0x55;
+    let path = data.path().join("EXTD-20-pruned.pt");
     std::fs::write(&path, bytes).unwrap();
-    let out = run(reproduce(data.path()).args(["zoo", "show", "extd-20"]));
+    let out = run(reproduce(data.path())
+        .args(["detect", "--arch", "extd", "--device", "cpu", "--model"])
+        .arg(&path)
+        .arg(shared.join("fixtures/grace_hopper.jpg")));
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
