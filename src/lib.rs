@@ -5,6 +5,7 @@
 //!
 //! * [`zoo`]: the registry (`zoo.yaml`) of checkpoints and datasets.
 //! * [`fetch`]: downloads, sha256 verification, resume, mirrors and archive extraction.
+//! * [`fsutil`]: write-then-rename, so no command leaves a half-written file.
 //! * [`progress`]: progress events from long steps, drawn by the CLI as bars or log lines.
 //! * [`checkpoint`]: the strict `.pth` reader and writer (zip + pickle subset, no code execution).
 //! * [`model`]: EResFD and EXTD on tch, priors, decoding and the detection step.
@@ -17,6 +18,7 @@
 pub mod checkpoint;
 pub mod device;
 pub mod fetch;
+pub mod fsutil;
 pub mod imageio;
 pub mod model;
 pub mod progress;

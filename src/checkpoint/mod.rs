@@ -11,11 +11,8 @@
 //! Values are kept bit for bit: storages are decoded with `from_le_bytes`, so the thousands of
 //! subnormal weights in the released files survive (`checkpoints.md` §4.8). Storage locations
 //! (`cuda:0` in every released file) are ignored; tensors come back on the CPU.
-//!
-//! [`npy`] reads the NumPy files of the upstream reference outputs.
 
 pub mod aliases;
-pub mod npy;
 pub mod pickle;
 pub mod zipfile;
 
@@ -313,7 +310,7 @@ impl StateDict {
         let bytes = self
             .to_bytes(top)
             .with_context(|| format!("encoding {}", path.display()))?;
-        crate::report::write_atomic(path, &bytes)
+        crate::fsutil::write_atomic(path, &bytes)
     }
 }
 

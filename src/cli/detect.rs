@@ -12,10 +12,10 @@ use serde::Serialize;
 
 use super::Global;
 use bfpgm::device::{self, DeviceChoice};
+use bfpgm::fsutil::write_atomic;
 use bfpgm::imageio::{RgbImage, read_image};
 use bfpgm::model::{Detection, Detector, input_tensor};
 use bfpgm::report::canvas::{Canvas, Color, GLYPH_HEIGHT, text_width};
-use bfpgm::report::write_atomic;
 use bfpgm::zoo::{Arch, Zoo};
 
 /// Arguments of `reproduce detect`.

@@ -26,7 +26,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use super::Global;
-use bfpgm::wider::atomic::write_atomic;
+use bfpgm::fsutil::write_atomic;
 use bfpgm::wider::{
     Evaluation, GroundTruth, MissingPolicy, Predictions, Setting, ValMatFiles, evaluate,
 };

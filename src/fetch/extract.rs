@@ -18,8 +18,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use zip::ZipArchive;
 
-use super::files::{hidden_sibling, write_atomic};
+use super::files::hidden_sibling;
 use super::hash::BLOCK;
+use crate::fsutil::write_atomic;
 use crate::progress::{Progress, Unit};
 
 /// What [`extract`] did.

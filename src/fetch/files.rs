@@ -1,5 +1,4 @@
-//! The small files that live beside a download, and the two file-system habits everything here
-//! relies on: write-then-rename, and one process at a time per artifact.
+//! The small files that live beside a download, and one process at a time per artifact.
 //!
 //! For `dir/EResFD-30-pruned.pth`:
 //! * `dir/EResFD-30-pruned.pth.part`: the download in progress (resumable);
@@ -8,7 +7,6 @@
 //! * `dir/.EResFD-30-pruned.pth.lock`: held while a process works on the artifact.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -30,22 +28,6 @@ fn suffixed(path: &Path, suffix: &str, hidden: bool) -> PathBuf {
         .to_string_lossy();
     let dot = if hidden { "." } else { "" };
     path.with_file_name(format!("{dot}{name}{suffix}"))
-}
-
-/// Writes `bytes` to `path` through a temporary name in the same folder, so readers see either
-/// the old content or the new, never a torn write.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = suffixed(path, &format!(".tmp{}", std::process::id()), false);
-    let result = (|| -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("writing {}", path.display()))
 }
 
 /// An exclusive advisory lock on an artifact, released when dropped.
@@ -92,16 +74,6 @@ mod tests {
             hidden_sibling(p, "verified"),
             Path::new("data/Pruned_Models/.EResFD-30-pruned.pth.verified")
         );
-    }
-
-    #[test]
-    fn atomic_write_replaces_and_leaves_no_temporary() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("stamp");
-        write_atomic(&p, b"one").unwrap();
-        write_atomic(&p, b"two").unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"two");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

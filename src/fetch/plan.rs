@@ -13,7 +13,8 @@ use std::time::UNIX_EPOCH;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use super::files::{hidden_sibling, part_path, write_atomic};
+use super::files::{hidden_sibling, part_path};
+use crate::fsutil::write_atomic;
 use crate::zoo::Artifact;
 
 /// Size and modification time of a file, the two things a stamp is keyed on.

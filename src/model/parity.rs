@@ -8,9 +8,9 @@ use sha2::{Digest, Sha256};
 use tch::{Device, Kind, Tensor};
 
 use super::{Detector, input_tensor};
-use crate::checkpoint::npy::Npy;
 use crate::checkpoint::{StateDict, aliases};
 use crate::imageio::RgbImage;
+use crate::testutil::npy::Npy;
 use crate::testutil::{mirror_file, reference_file};
 use crate::zoo::Arch;
 

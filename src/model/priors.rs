@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn equal_the_upstream_priors_exactly() {
-        use crate::checkpoint::npy::Npy;
+        use crate::testutil::npy::Npy;
         for (name, anchors) in [("eresfd", ERESFD), ("extd", EXTD)] {
             for (h, w) in [(320, 320), (250, 333)] {
                 let file = format!("reference/outputs/{name}_priors_{h}x{w}.npy");

@@ -160,7 +160,7 @@ impl Canvas {
 
     /// Saves the canvas as a PNG, atomically (no partial file under `path`).
     pub fn save_png(&self, path: &Path) -> Result<()> {
-        super::write_atomic(path, &encode_png(&self.image)?)
+        crate::fsutil::write_atomic(path, &encode_png(&self.image)?)
     }
 }
 

@@ -472,9 +472,9 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use super::*;
+    use crate::testutil::npy::Npy;
     use crate::testutil::{mirror_file, reference_file};
     use crate::wider::gt::{Event, Image, ValMatFiles};
-    use crate::wider::npy::Npy;
 
     /// Upstream's `evaluation()` transcribed loop for loop (numpy calls spelled out), with the
     /// bare `except` as `continue 'events`. The fast path must agree with it bit for bit.
@@ -791,7 +791,7 @@ mod tests {
                 eval.ap(s)
             );
             let curve = Npy::read(&outputs.join(format!("eval_{s}_pr_curve.npy"))).unwrap();
-            assert!(!curve.is_f32);
+            assert!(!curve.is_f32());
             let curve = curve.rows::<2>();
             assert_eq!(curve.len(), THRESH_NUM);
             for (t, (a, b)) in eval.settings[s.index()]

@@ -14,17 +14,13 @@
 //! * [`resize`]: OpenCV's bilinear resize (and its exact-½ area path) and flip, bit for bit;
 //! * [`vote`]: upstream's box voting, which merges the detections of all passes;
 //! * [`numpy`]: numpy's summation, sort and maximum, whose exact behaviour the results depend on;
-//! * [`atomic`]: whole-file writes, so interrupted runs leave no half-written predictions.
 //!
 //! All boxes in this module are in pixels of the original image. Ground truth and prediction
 //! files use `[x, y, w, h]`; detector passes and box voting use `[x1, y1, x2, y2, score]`.
 
 pub mod ap;
-pub mod atomic;
 pub mod gt;
 mod matfile;
-#[cfg(test)]
-mod npy;
 pub mod numpy;
 pub mod preds;
 pub mod protocol;

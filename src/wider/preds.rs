@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use super::atomic::write_atomic;
+use crate::fsutil::write_atomic;
 
 /// One image's predictions and the file they came from.
 #[derive(Debug, Clone, PartialEq)]

@@ -199,8 +199,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::npy::{Npy, NpyData};
     use crate::testutil::reference_file;
-    use crate::wider::npy::Npy;
 
     fn info(run: &str) -> Option<serde_json::Value> {
         let path = reference_file(&format!("reference/outputs/{run}_info.json"))?;
@@ -278,9 +278,12 @@ mod tests {
             // The recorded network output of the single-scale pass, `detections[0, 1]`.
             let raw = Npy::read(&dir.join(format!("{model}_320x320_detections.npy"))).unwrap();
             assert_eq!(raw.shape, [1, 2, 750, 5]);
-            let rows: Vec<[f32; 5]> = raw.data[750 * 5..]
+            let NpyData::F32(values) = &raw.data else {
+                panic!("detections are float32")
+            };
+            let rows: Vec<[f32; 5]> = values[750 * 5..]
                 .chunks_exact(5)
-                .map(|c| [c[0], c[1], c[2], c[3], c[4]].map(|x| x as f32))
+                .map(|c| [c[0], c[1], c[2], c[3], c[4]])
                 .collect();
             let img = image(*w, *h);
             let calls = info["calls"].as_array().unwrap();
@@ -302,7 +305,7 @@ mod tests {
             assert_eq!(seen[2], resize_linear(&img, 0.5, 0.5));
 
             let det0 = Npy::read(&dir.join(format!("{run}_det0.npy"))).unwrap();
-            assert!(det0.is_f32);
+            assert!(det0.is_f32());
             assert_eq!(
                 passes.det0.len(),
                 calls[0]["n_det"].as_u64().unwrap() as usize

@@ -92,8 +92,8 @@ fn area(d: &[f64; 5]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::npy::Npy;
     use crate::testutil::reference_file;
-    use crate::wider::npy::Npy;
     use crate::wider::preds::format_pred_file;
 
     #[test]

@@ -1,13 +1,15 @@
 //! A strict reader for NumPy `.npy` files, the format of the upstream reference tensors in
 //! `shared/reference/outputs/` that parity tests compare against.
 //!
-//! Only what those files use is accepted: format versions 1–3, C order, and little-endian
-//! `float32`, `float64`, `int32`, `int64` or `uint8` data whose length matches the shape exactly.
+//! Only what those files use is accepted: format versions 1–3, little-endian `float32`,
+//! `float64`, `int32`, `int64` or `uint8` data whose length matches the shape exactly, in C order
+//! or in Fortran order (the stored PR curves), which is reordered to C order on reading. Anything
+//! else is an error, so a misread reference cannot pass a test.
 
 use std::path::Path;
 
 use anyhow::{Context, Result, bail, ensure};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// The elements of an array, in C order.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,10 +63,11 @@ impl Npy {
         let header = std::str::from_utf8(header).context("header is not text")?;
         let descr = field(header, "descr")?;
         let descr = descr.trim_matches('\'');
-        ensure!(
-            field(header, "fortran_order")? == "False",
-            "Fortran-order arrays are not supported"
-        );
+        let fortran = match field(header, "fortran_order")? {
+            "False" => false,
+            "True" => true,
+            other => bail!("fortran_order is '{other}'"),
+        };
         let shape = field(header, "shape")?;
         let shape = shape
             .trim_start_matches('(')
@@ -114,7 +117,32 @@ impl Npy {
             ),
             _ => NpyData::U8(body.to_vec()),
         };
+        let data = if fortran {
+            data.map_order(&shape)
+        } else {
+            data
+        };
         Ok(Npy { shape, data })
+    }
+
+    /// Whether the file stores float32 (`<f4`).
+    pub fn is_f32(&self) -> bool {
+        matches!(self.data, NpyData::F32(_))
+    }
+
+    /// The rows of a 2-D float array with `N` columns, widened to float64 (exact for float32).
+    pub fn rows<const N: usize>(&self) -> Vec<[f64; N]> {
+        assert_eq!(self.shape.len(), 2, "a 2-D array");
+        assert_eq!(self.shape[1], N, "{N} columns");
+        let values: Vec<f64> = match &self.data {
+            NpyData::F32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            NpyData::F64(v) => v.clone(),
+            other => panic!("rows() needs float data, not {other:?}"),
+        };
+        values
+            .chunks_exact(N)
+            .map(|c| c.try_into().expect("N values"))
+            .collect()
     }
 
     /// The array as a CPU tensor of the same shape (float32, float64, int64 or uint8).
@@ -127,14 +155,35 @@ impl Npy {
             NpyData::U8(v) => Tensor::from_slice(v).view(shape.as_slice()),
         }
     }
+}
 
-    /// The tensor's kind when converted with [`Npy::to_tensor`].
-    pub fn kind(&self) -> Kind {
-        match self.data {
-            NpyData::F32(_) => Kind::Float,
-            NpyData::F64(_) => Kind::Double,
-            NpyData::Int(_) => Kind::Int64,
-            NpyData::U8(_) => Kind::Uint8,
+impl NpyData {
+    /// Reorders column-major values of `shape` into row-major order.
+    fn map_order(self, shape: &[usize]) -> NpyData {
+        fn reorder<T: Copy>(raw: &[T], shape: &[usize]) -> Vec<T> {
+            let mut index = vec![0usize; shape.len()];
+            (0..raw.len())
+                .map(|_| {
+                    let mut at = 0;
+                    for (&i, &d) in index.iter().zip(shape).rev() {
+                        at = at * d + i;
+                    }
+                    for (i, &d) in index.iter_mut().zip(shape).rev() {
+                        *i += 1;
+                        if *i < d {
+                            break;
+                        }
+                        *i = 0;
+                    }
+                    raw[at]
+                })
+                .collect()
+        }
+        match self {
+            NpyData::F32(v) => NpyData::F32(reorder(&v, shape)),
+            NpyData::F64(v) => NpyData::F64(reorder(&v, shape)),
+            NpyData::Int(v) => NpyData::Int(reorder(&v, shape)),
+            NpyData::U8(v) => NpyData::U8(reorder(&v, shape)),
         }
     }
 }
@@ -200,10 +249,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(err, "shape [2] of <f4 needs 8 bytes of data, found 4");
-        let mut fortran = npy("<f4", "(1,)", &[0; 4]);
-        let at = fortran.windows(5).position(|w| w == b"False").unwrap();
-        fortran[at..at + 5].copy_from_slice(b"True ");
-        let err = Npy::parse(&fortran).unwrap_err().to_string();
-        assert_eq!(err, "Fortran-order arrays are not supported");
+    }
+
+    #[test]
+    fn fortran_order_is_read_into_c_order() {
+        // [[1, 2, 3], [4, 5, 6]] stored column by column.
+        let body: Vec<u8> = [1.0f64, 4.0, 2.0, 5.0, 3.0, 6.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let mut bytes = npy("<f8", "(2, 3)", &body);
+        let at = bytes.windows(5).position(|w| w == b"False").unwrap();
+        bytes[at..at + 5].copy_from_slice(b"True ");
+        let a = Npy::parse(&bytes).unwrap();
+        assert_eq!(a.rows::<3>(), [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
+        assert!(!a.is_f32());
     }
 }

@@ -1,9 +1,12 @@
-//! Helpers for unit tests that read the shared mirror files.
+//! Helpers for unit tests that read the shared mirror and reference files.
 //!
-//! Without `BFPGM_MIRROR` such tests skip with a message; under CI (`CI` set)
-//! a missing variable fails instead, so real-file tests never silently skip there.
+//! Without `BFPGM_MIRROR` / `BFPGM_REFERENCE` such tests skip with a message; under CI (`CI`
+//! set) a missing variable fails instead, so real-file tests never silently skip there.
+//! [`npy`] reads the upstream reference tensors.
 
 use std::path::{Path, PathBuf};
+
+pub mod npy;
 
 fn shared(var: &str, rel: &str) -> Option<PathBuf> {
     match std::env::var_os(var) {
