@@ -2,6 +2,8 @@
 //! them today; tables, JSON for CI and plots as the pipeline grows.
 //!
 //! * [`canvas`]: an RGB canvas with lines, rectangles and bitmap text, saved as PNG — the drawing
-//!   layer of `detect --draw` and of the PR-curve plots.
+//!   layer of `detect --draw` and of the plots.
+//! * [`plot`]: line charts (PR curves, loss curves, BO trials) drawn on the canvas.
 
 pub mod canvas;
+pub mod plot;
