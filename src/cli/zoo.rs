@@ -163,14 +163,14 @@ fn list_table(out: &mut impl Write, zoo: &Zoo, global: &Global) -> Result<()> {
     writeln!(out)?;
     writeln!(
         out,
-        "{:<18} {:<26} {:>10}  {:<24} cached",
+        "{:<19} {:<26} {:>10}  {:<24} cached",
         "data file", "file", "size", "groups"
     )?;
     for a in &zoo.files {
         let status = fetch::status(a, &global.data_dir);
         writeln!(
             out,
-            "{:<18} {:<26} {:>10}  {:<24} {}",
+            "{:<19} {:<26} {:>10}  {:<24} {}",
             a.name,
             a.file,
             amount(Unit::Bytes, a.bytes),
