@@ -317,7 +317,11 @@ pub fn run<'a>(
 
     let mut checks = Vec::with_capacity(models.len());
     let mut measured = Vec::new();
-    for (model, verified) in models.iter().zip(&hashed) {
+    for model in &models {
+        let verified = hashed
+            .iter()
+            .find(|v| v.name == model.name())
+            .expect("verify reports every entry it is given");
         let mut check = ModelCheck {
             name: model.name().to_string(),
             arch: model.arch,
