@@ -14,7 +14,9 @@
 //! * [`wider`]: WIDER FACE ground truth, the upstream inference protocol and AP evaluation.
 //! * [`prune`]: layer groups and the Bayesian optimisation of their pruning rates.
 //! * [`report`]: what we write for people and machines: drawings, tables, JSON, plots.
+//! * [`check`]: the drift check CI runs: hashes, measured numbers and APs against `zoo.yaml`.
 
+pub mod check;
 pub mod checkpoint;
 pub mod device;
 pub mod fetch;

@@ -5,10 +5,12 @@
 //! `BFPGM_MIRROR` / `BFPGM_REFERENCE` are unset (a user's machine); under CI (`CI` set) a missing
 //! variable is a failure instead, so real-file tests can never silently skip there.
 
+mod check;
 mod detect;
 mod eval;
 mod fetch;
 mod models;
 mod server;
+mod tables;
 mod util;
 mod zoo;

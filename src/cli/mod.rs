@@ -11,9 +11,11 @@ use bfpgm::fetch::{FetchOptions, Mirror};
 use bfpgm::zoo::Zoo;
 
 mod bench;
+mod check;
 mod detect;
 mod eval;
 mod fetch;
+mod tables;
 mod verify;
 mod zoo;
 
@@ -80,6 +82,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Detect faces in images with a zoo model.
     Detect(detect::DetectArgs),
+    /// The paper's group-rate and sparsity tables, published beside measured from the weights.
+    Tables(tables::TablesArgs),
+    /// Drift check for CI: hashes, tables, sparsity (and APs) against zoo.yaml; exit 0/1/2.
+    Check(check::CheckArgs),
 }
 
 impl Cli {
@@ -92,6 +98,8 @@ impl Cli {
             Command::Eval(args) => args.run(&self.global),
             Command::Bench(args) => args.run(&self.global),
             Command::Detect(args) => args.run(&self.global),
+            Command::Tables(args) => args.run(&self.global),
+            Command::Check(args) => args.run(&self.global),
         }
     }
 }

@@ -4,9 +4,12 @@
 //! * [`groups`]: the six layer groups of EResFD (two variants) and EXTD, and the rounding rule.
 //! * [`fpgm`]: which filters of one conv a rate removes (FPGM, or L1 as the baseline).
 //! * [`pruner`]: upstream's `MultiLayerPruner`, zeroing filters group by group in a live model.
+//! * [`measure`]: what the weights say: zero filters per conv, the group rates they imply, and
+//!   `calc_sparsity`.
 //! * [`bayes`]: the search over group rates.
 
 pub mod bayes;
 pub mod fpgm;
 pub mod groups;
+pub mod measure;
 pub mod pruner;

@@ -4,6 +4,9 @@
 //! * [`canvas`]: an RGB canvas with lines, rectangles and bitmap text, saved as PNG — the drawing
 //!   layer of `detect --draw` and of the plots.
 //! * [`plot`]: line charts (PR curves, loss curves, BO trials) drawn on the canvas.
+//! * [`tables`]: the paper's group-rate and sparsity tables, published beside measured, as text,
+//!   Markdown and JSON.
 
 pub mod canvas;
 pub mod plot;
+pub mod tables;

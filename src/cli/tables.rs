@@ -1,0 +1,86 @@
+//! `reproduce tables`: the reviewer's first step. Fetches the zoo's checkpoints (the mirror
+//! first, then the pinned upstream URLs, each verified by sha256), measures every one, and prints
+//! the paper's group-rate and sparsity tables for EResFD and EXTD with the published value, the
+//! measured one and their difference in every cell (`bfpgm::report::tables`).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+
+use super::Global;
+use bfpgm::fetch;
+use bfpgm::progress;
+use bfpgm::prune::groups::Grouping;
+use bfpgm::prune::measure::Measurement;
+use bfpgm::report::tables::{self, render_json, render_markdown, render_text};
+use bfpgm::zoo::GROUP_MODELS;
+
+/// Arguments of `reproduce tables`.
+#[derive(Args)]
+pub struct TablesArgs {
+    /// Print JSON (stable fields, documented in `report::tables`) and no progress.
+    #[arg(long, conflicts_with = "markdown")]
+    json: bool,
+    /// Print GitHub-flavoured Markdown, to paste into a review.
+    #[arg(long)]
+    markdown: bool,
+    /// EResFD's layer grouping: the one the released checkpoints follow, or the one written in
+    /// upstream's main_bayesian_prune.py.
+    #[arg(long, value_enum, default_value_t = GroupingArg::Checkpoint)]
+    grouping: GroupingArg,
+}
+
+/// `--grouping`, mirrored from [`Grouping`] so the library stays free of clap.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GroupingArg {
+    /// The grouping behind the released checkpoints and README rates (pruning.md §a).
+    Checkpoint,
+    /// The grouping in upstream's committed code.
+    UpstreamCode,
+}
+
+impl From<GroupingArg> for Grouping {
+    fn from(g: GroupingArg) -> Grouping {
+        match g {
+            GroupingArg::Checkpoint => Grouping::Checkpoint,
+            GroupingArg::UpstreamCode => Grouping::UpstreamCode,
+        }
+    }
+}
+
+impl TablesArgs {
+    /// Fetches what is missing, measures every model and prints both tables.
+    pub fn run(self, global: &Global) -> Result<ExitCode> {
+        let zoo = global.zoo()?;
+        let grouping = Grouping::from(self.grouping);
+        let sink = progress::stderr(self.json);
+        fetch::ensure(
+            &zoo,
+            &global.data_dir,
+            &[GROUP_MODELS],
+            &global.fetch_options()?,
+            sink.as_ref(),
+        )?;
+        let measured = zoo
+            .models
+            .iter()
+            .map(|m| {
+                Measurement::read(&m.artifact.path(&global.data_dir), m.arch, grouping)
+                    .map(|x| (m, x))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let pairs: Vec<_> = measured.iter().map(|(m, x)| (*m, x)).collect();
+        let tables = tables::build(&pairs, grouping);
+        let text = if self.json {
+            render_json(&tables)
+        } else if self.markdown {
+            render_markdown(&tables)
+        } else {
+            render_text(&tables)
+        };
+        std::io::stdout().lock().write_all(text.as_bytes())?;
+        Ok(ExitCode::SUCCESS)
+    }
+}

@@ -1,0 +1,256 @@
+//! `reproduce check` end to end: all nine released checkpoints pass; a checkpoint with one more
+//! zeroed filter (written by our own checkpoint writer, registered in a test zoo with its own
+//! hash) drifts with exit 1 and names the metrics; a missing or changed file exits 2.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use bfpgm::checkpoint::StateDict;
+use bfpgm::fetch::hash::sha256_file;
+use bfpgm::progress::Hidden;
+use bfpgm::prune::measure::zero_filters;
+use bfpgm::zoo::{MODELS_DIR, Model, Zoo};
+
+use crate::util::{fetched, reproduce, run, tempdir};
+
+/// A registry holding only `model`, pointing at `file` with the given hash and size and no URL,
+/// with the built-in tolerances and expectations.
+fn one_model_zoo(model: &Model, sha256: &str, bytes: u64) -> String {
+    let zoo = Zoo::builtin();
+    let rates: Vec<String> = model
+        .published
+        .group_rates
+        .iter()
+        .map(f64::to_string)
+        .collect();
+    format!(
+        "version: 1
+upstream:
+  repository: {repo}
+  commit: {commit}
+tolerances:
+  sparsity: {ts}
+  ap: {ta}
+models:
+  - name: {name}
+    arch: {arch}
+    file: {file}
+    bytes: {bytes}
+    sha256: {sha256}
+    urls: []
+    target_rate: {target}
+    published:
+      group_rates: [{rates}]
+      sparsity: {ps}
+    expected:
+      params: {params}
+      sparsity: {es}
+      zero_filters: {zf}
+files: []
+",
+        repo = zoo.upstream.repository,
+        commit = zoo.upstream.commit,
+        ts = zoo.tolerances.sparsity,
+        ta = zoo.tolerances.ap,
+        name = model.name(),
+        arch = model.arch,
+        file = model.artifact.file,
+        target = model
+            .target_rate
+            .map_or("null".to_string(), |r| r.to_string()),
+        rates = rates.join(", "),
+        ps = model.published.sparsity,
+        params = model.expected.params,
+        es = model.expected.sparsity,
+        zf = model.expected.zero_filters,
+    )
+}
+
+/// EResFD-30 with one more all-zero filter, written into `data/Pruned_Models/` by the project's
+/// checkpoint writer. Returns its path.
+fn eresfd30_with_one_more_zero_filter(data: &Path) -> PathBuf {
+    let zoo = Zoo::builtin();
+    let model = zoo.model("eresfd-30").unwrap();
+    let original = fetched(&["models"])
+        .join(MODELS_DIR)
+        .join(&model.artifact.file);
+    let sd = StateDict::read(&original).unwrap();
+    let weight = sd.get("base.m0.layer3.0.res_layer.0.weight").unwrap();
+    let before = zero_filters(weight);
+    let live = (0..weight.size()[0])
+        .find(|&k| weight.get(k).abs().sum(tch::Kind::Double).double_value(&[]) > 0.0)
+        .unwrap();
+    // `get` is a view: zeroing it edits the tensor that the key and its alias share.
+    let _ = weight.get(live).zero_();
+    assert_eq!(zero_filters(weight), before + 1);
+    let path = data.join(MODELS_DIR).join(&model.artifact.file);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    sd.write(&path).unwrap();
+    path
+}
+
+fn report(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn the_released_checkpoints_pass() {
+    crate::require_mirror!();
+    let data = fetched(&["models"]);
+    let work = tempdir();
+    let report_path = work.path().join("check.json");
+    let out = run(reproduce(&data)
+        .args(["check", "--quiet", "--report"])
+        .arg(&report_path));
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let zoo = Zoo::builtin();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), zoo.models.len() + 1);
+    for (line, model) in lines.iter().zip(&zoo.models) {
+        assert!(
+            line.starts_with(&format!("ok     {:<16}  sha256 ok, params ", model.name())),
+            "{line}"
+        );
+    }
+    assert!(lines[9].starts_with("9 models: 9 ok, 0 drifted, 0 could not be checked; report: "));
+
+    let r = report(&report_path);
+    assert_eq!(r["version"], 1);
+    assert_eq!(r["verdict"], "ok");
+    assert_eq!(r["exit_code"], 0);
+    assert!(r["ap_set"].is_null());
+    for (m, model) in r["models"].as_array().unwrap().iter().zip(&zoo.models) {
+        assert_eq!(m["name"], model.name());
+        assert_eq!(m["file"]["result"], "verified");
+        let metrics: Vec<(&str, bool)> = m["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| (x["metric"].as_str().unwrap(), x["holds"].as_bool().unwrap()))
+            .collect();
+        assert_eq!(
+            metrics,
+            [("params", true), ("sparsity", true), ("zero_filters", true)],
+            "{}",
+            model.name()
+        );
+        assert_eq!(m["metrics"][0]["measured"], model.expected.params);
+        assert_eq!(m["metrics"][2]["measured"], model.expected.zero_filters);
+    }
+    // The report carries the recomputed tables too.
+    assert_eq!(
+        r["tables"]["tables"][0]["rows"].as_array().unwrap().len(),
+        7
+    );
+}
+
+#[test]
+fn one_more_zeroed_filter_is_drift() {
+    crate::require_mirror!();
+    let data = tempdir();
+    let path = eresfd30_with_one_more_zero_filter(data.path());
+    let bytes = std::fs::metadata(&path).unwrap().len();
+    let sha = sha256_file(&path, "test", &Hidden).unwrap();
+    let zoo = Zoo::builtin();
+    let model = zoo.model("eresfd-30").unwrap();
+    let zoo_path = data.path().join("zoo.yaml");
+    std::fs::write(&zoo_path, one_model_zoo(model, &sha, bytes)).unwrap();
+
+    let report_path = data.path().join("check.json");
+    let out = run(reproduce(data.path())
+        .arg("--zoo")
+        .arg(&zoo_path)
+        .args(["check", "--quiet", "--report"])
+        .arg(&report_path));
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let line = stdout.lines().next().unwrap();
+    assert!(line.starts_with("DRIFT  eresfd-30 "), "{line}");
+    let zf = model.expected.zero_filters;
+    assert!(
+        line.contains(&format!("zero_filters {} (expected {zf})", zf + 1)),
+        "{line}"
+    );
+    assert!(line.contains("sparsity "), "{line}");
+    assert!(!line.contains("params"), "{line}");
+
+    let r = report(&report_path);
+    assert_eq!(r["verdict"], "drift");
+    assert_eq!(r["exit_code"], 1);
+    let m = &r["models"][0];
+    assert_eq!(m["file"]["result"], "verified");
+    assert_eq!(
+        m["drifted"],
+        serde_json::json!(["sparsity", "zero_filters"])
+    );
+    // At least one more exact zero than the release (the filter's weights may include zeros).
+    let sparsity = m["metrics"][1]["measured"].as_f64().unwrap();
+    assert!(sparsity > model.expected.sparsity + zoo.tolerances.sparsity);
+}
+
+#[test]
+fn a_missing_file_cannot_be_checked() {
+    let data = tempdir();
+    let zoo = Zoo::builtin();
+    let model = zoo.model("eresfd-30").unwrap();
+    let zoo_path = data.path().join("zoo.yaml");
+    std::fs::write(
+        &zoo_path,
+        one_model_zoo(model, &model.artifact.sha256, model.artifact.bytes),
+    )
+    .unwrap();
+    let report_path = data.path().join("check.json");
+    let out = run(reproduce(data.path())
+        .arg("--zoo")
+        .arg(&zoo_path)
+        .args(["check", "--quiet", "--report"])
+        .arg(&report_path));
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.starts_with("ERROR  eresfd-30 ") && stdout.contains("EResFD-30-pruned.pth"),
+        "{stdout}"
+    );
+    let r = report(&report_path);
+    assert_eq!(r["verdict"], "error");
+    assert_eq!(r["models"][0]["file"]["result"], "missing");
+}
+
+#[test]
+fn a_changed_file_is_reported_and_kept() {
+    crate::require_mirror!();
+    let data = tempdir();
+    let path = eresfd30_with_one_more_zero_filter(data.path());
+    let written = std::fs::read(&path).unwrap();
+    let zoo = Zoo::builtin();
+    let model = zoo.model("eresfd-30").unwrap();
+    // The registry's real hash and size: the file on disk is not the released one.
+    let zoo_path = data.path().join("zoo.yaml");
+    std::fs::write(
+        &zoo_path,
+        one_model_zoo(model, &model.artifact.sha256, model.artifact.bytes),
+    )
+    .unwrap();
+    let report_path = data.path().join("check.json");
+    let out = run(reproduce(data.path())
+        .arg("--zoo")
+        .arg(&zoo_path)
+        .args(["check", "--quiet", "--report"])
+        .arg(&report_path));
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("has changed since it was fetched"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("`reproduce fetch eresfd-30` downloads it again"));
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        written,
+        "the evidence was replaced"
+    );
+    let r = report(&report_path);
+    assert_ne!(r["models"][0]["file"]["result"], "verified");
+}
