@@ -7,6 +7,7 @@
 
 mod detect;
 mod eval;
+mod export;
 mod fetch;
 mod models;
 mod server;

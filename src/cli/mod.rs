@@ -13,6 +13,7 @@ use bfpgm::zoo::Zoo;
 mod bench;
 mod detect;
 mod eval;
+mod export;
 mod fetch;
 mod verify;
 mod zoo;
@@ -80,6 +81,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Detect faces in images with a zoo model.
     Detect(detect::DetectArgs),
+    /// Export an EResFD model as TorchScript and a lite-interpreter file for mobile apps.
+    Export(export::ExportArgs),
 }
 
 impl Cli {
@@ -92,6 +95,7 @@ impl Cli {
             Command::Eval(args) => args.run(&self.global),
             Command::Bench(args) => args.run(&self.global),
             Command::Detect(args) => args.run(&self.global),
+            Command::Export(args) => args.run(&self.global),
         }
     }
 }

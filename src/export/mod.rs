@@ -1,0 +1,131 @@
+//! Mobile export: an EResFD checkpoint as a TorchScript file and a lite-interpreter file that an
+//! app loads and calls with an image tensor, getting face boxes back.
+//!
+//! **What the app gets.** `forward(image)` takes `[H, W, 3]` RGB pixels, uint8 or float, of any
+//! size, subtracts upstream's mean inside (as upstream's `EResFDTorchscript` does) and returns
+//! `[K, 5]` float32 rows `(score, x1, y1, x2, y2)` with boxes in pixels of that image, by
+//! descending score: the rows `reproduce detect` prints for the same image. The manifest
+//! ([`manifest`]) spells this out with the files' sizes and hashes.
+//!
+//! **Why a compiled TorchScript program and not a trace.** Tracing records one input's sizes
+//! and control flow: the FPN's nearest-neighbour resizes, the prior grid and the NMS loop (whose
+//! length depends on the scores) would be frozen for that input. Upstream therefore scripts its
+//! model. Here the network, priors, decoding and NMS are a TorchScript program written for this
+//! project ([`source`], `eresfd.py`) that reads the weights from a `Dict[str, Tensor]` under
+//! upstream's state-dict keys. The small C++ shim ([`shim`]) compiles it into a module holding
+//! the checkpoint's tensors, saves that module for `torch.jit.load`, then runs libtorch's
+//! optimize-for-mobile (freezing turns every weight lookup into a constant, so BatchNorm folds
+//! into the convolutions and those are prepacked for XNNPACK) and saves the result for the lite
+//! interpreter. The checkpoint is read and checked by the same code as everywhere else
+//! ([`Detector::load_state_dict`]), after [`arch::identify`] has told which network it holds.
+//!
+//! EXTD is not exported: upstream ships a mobile model for EResFD only.
+
+pub mod arch;
+pub mod manifest;
+pub mod shim;
+pub mod source;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+use tch::Device;
+
+use crate::checkpoint::StateDict;
+use crate::fsutil::write_atomic;
+use crate::model::Detector;
+use crate::zoo::Arch;
+use manifest::{Checkpoint, Input, Manifest, ModelFile, Output, Runtime, Versions};
+
+/// The TorchScript class of the exported module.
+const CLASS: &str = "__torch__.bfpgm.EResFDMobile";
+
+/// What [`export`] wrote.
+#[derive(Debug)]
+pub struct Exported {
+    /// The manifest, also written as `<name>.json`.
+    pub manifest: Manifest,
+    /// The manifest's path.
+    pub manifest_path: PathBuf,
+}
+
+/// Exports the EResFD checkpoint at `checkpoint` under `name` into `out_dir`: `<name>.pt`
+/// (TorchScript), `<name>.ptl` (lite interpreter, optimised for mobile) and, written last so its
+/// presence means the export is complete, the manifest `<name>.json`. Each file is written
+/// atomically. Fails, writing nothing, on a checkpoint of another architecture, of EXTD, or
+/// with missing or mis-shaped weights.
+pub fn export(checkpoint: &Path, name: &str, out_dir: &Path) -> Result<Exported> {
+    let bytes = std::fs::read(checkpoint)
+        .with_context(|| format!("cannot read {}", checkpoint.display()))?;
+    let sd = StateDict::from_bytes(&bytes)
+        .with_context(|| format!("{} is not a readable checkpoint", checkpoint.display()))?;
+    let arch = arch::identify(&sd).with_context(|| format!("{}", checkpoint.display()))?;
+    if arch != Arch::Eresfd {
+        bail!(
+            "{} holds {arch} weights; only EResFD is exported for mobile (upstream ships an \
+             EResFD app only)",
+            checkpoint.display()
+        );
+    }
+    let mut detector = Detector::new(arch, Device::Cpu);
+    detector
+        .load_state_dict(&sd)
+        .with_context(|| format!("{} does not hold {arch} weights", checkpoint.display()))?;
+    let vars = detector.var_store().variables();
+    let weights: Vec<(&str, &tch::Tensor)> = detector
+        .keys()
+        .iter()
+        .map(|k| (k.as_str(), &vars[k]))
+        .collect();
+    let compiled = shim::compile(CLASS, &source::eresfd(), &weights)
+        .context("compiling the exported model")?;
+
+    let mut files = Vec::new();
+    for (runtime, ext, data, bytecode_version) in [
+        (Runtime::Torchscript, "pt", &compiled.torchscript, None),
+        (
+            Runtime::Lite,
+            "ptl",
+            &compiled.lite,
+            Some(compiled.bytecode_version),
+        ),
+    ] {
+        let file = format!("{name}.{ext}");
+        write_atomic(&out_dir.join(&file), data)?;
+        files.push(ModelFile {
+            runtime,
+            file,
+            bytes: data.len() as u64,
+            sha256: hex::encode(Sha256::digest(data)),
+            optimized_for_mobile: runtime == Runtime::Lite,
+            bytecode_version,
+        });
+    }
+    let manifest = Manifest {
+        format: manifest::FORMAT,
+        model: name.to_string(),
+        arch,
+        checkpoint: Checkpoint {
+            file: checkpoint
+                .file_name()
+                .map_or_else(String::new, |f| f.to_string_lossy().into_owned()),
+            sha256: hex::encode(Sha256::digest(&bytes)),
+        },
+        files,
+        input: Input::image(),
+        output: Output::detections(),
+        versions: Versions {
+            reproduce: env!("CARGO_PKG_VERSION").to_string(),
+            libtorch: shim::libtorch_version(),
+        },
+    };
+    let manifest_path = out_dir.join(format!("{name}.json"));
+    let mut json = serde_json::to_string_pretty(&manifest)?;
+    json.push('\n');
+    write_atomic(&manifest_path, json.as_bytes())?;
+    Ok(Exported {
+        manifest,
+        manifest_path,
+    })
+}
