@@ -5,7 +5,7 @@
 use anyhow::{Result, bail};
 use tch::Device;
 
-use crate::checkpoint::{StateDict, aliases};
+use crate::checkpoint::{StateDict, aliases, is_buffer};
 use crate::model::Detector;
 use crate::zoo::Arch;
 
@@ -51,10 +51,23 @@ pub fn identify(sd: &StateDict) -> Result<Arch> {
         msg.push_str(&format!(
             "; {arch} expects {} keys such as {} ({present} present)",
             expected.len(),
-            expected[..SHOWN].join(", ")
+            examples(expected).join(", ")
         ));
     }
     bail!(msg)
+}
+
+/// [`SHOWN`] parameter keys spread over the model, first to last, so they say more than the
+/// stem's first few would.
+fn examples(keys: &[String]) -> Vec<&str> {
+    let params: Vec<&str> = keys
+        .iter()
+        .map(String::as_str)
+        .filter(|k| !is_buffer(k))
+        .collect();
+    (0..SHOWN)
+        .map(|i| params[i * (params.len() - 1) / (SHOWN - 1)])
+        .collect()
 }
 
 #[cfg(test)]
