@@ -129,3 +129,45 @@ pub fn export(checkpoint: &Path, name: &str, out_dir: &Path) -> Result<Exported>
         manifest_path,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imageio::RgbImage;
+    use crate::model::input_tensor;
+    use crate::testutil::mirror_file;
+    use tch::{Kind, Tensor};
+
+    /// The exported TorchScript program is the Rust model: loaded back through libtorch in this
+    /// process (same kernels, one thread), it returns `Detector::detect`'s rows, scaled to pixels,
+    /// bit for bit, at sizes that exercise the odd-size rounding of every level and a 1×1 input.
+    #[test]
+    fn the_torchscript_file_returns_the_rust_detectors_rows_bit_for_bit() {
+        tch::set_num_threads(1);
+        let Some(path) = mirror_file("EResFD-30-pruned.pth") else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let exported = export(&path, "eresfd-30", dir.path()).unwrap();
+        let file = &exported.manifest.files[0];
+        assert_eq!(file.runtime, Runtime::Torchscript);
+        let module = tch::CModule::load(dir.path().join(&file.file)).unwrap();
+        let detector = Detector::load(Arch::Eresfd, &path, Device::Cpu).unwrap();
+
+        tch::manual_seed(11);
+        for (h, w) in [(1, 1), (37, 53), (250, 333)] {
+            let pixels = Tensor::randint(256, [h, w, 3], (Kind::Uint8, Device::Cpu));
+            let image = RgbImage::new(
+                w as usize,
+                h as usize,
+                Vec::<u8>::try_from(&pixels.view(-1)).unwrap(),
+            )
+            .unwrap();
+            let ours = detector.detect_rows(&input_tensor(&image)).unwrap();
+            let scale = Tensor::from_slice(&[1.0f32, w as f32, h as f32, w as f32, h as f32]);
+            let theirs = module.forward_ts(&[pixels]).unwrap();
+            assert_eq!(theirs.size(), ours.size(), "{h}x{w}");
+            assert!(theirs.equal(&(ours * scale)), "{h}x{w}: rows differ");
+        }
+    }
+}
