@@ -11,13 +11,14 @@ use sha2::{Digest, Sha256};
 use crate::util::{fetched, reproduce, run, run_ok, tempdir};
 
 /// Loads both exported files and runs them on raw RGB images given as `FILE:H:W`, printing
-/// `{FILE: {runtime: rows}}` as JSON; `torchscript_float` feeds the same pixels as float32.
+/// `{FILE: {runtime: rows}}` as JSON, with torch's version and the lite file's bytecode version;
+/// `torchscript_float` feeds the same pixels as float32.
 const RUN_EXPORTED: &str = r#"
 import json, sys, torch
-from torch.jit.mobile import _load_for_lite_interpreter
+from torch.jit.mobile import _get_model_bytecode_version, _load_for_lite_interpreter
 full = torch.jit.load(sys.argv[1])
 lite = _load_for_lite_interpreter(sys.argv[2])
-out = {"torch": torch.__version__}
+out = {"torch": torch.__version__, "bytecode_version": _get_model_bytecode_version(sys.argv[2])}
 for spec in sys.argv[3:]:
     path, h, w = spec.rsplit(":", 2)
     with open(path, "rb") as f:
@@ -231,6 +232,11 @@ fn exported_model_gives_detects_boxes(model: &str) {
         "exported with libtorch {}, loaded by torch {}",
         manifest["versions"]["libtorch"],
         python["torch"]
+    );
+    assert_eq!(manifest["versions"]["reproduce"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        manifest["files"][1]["bytecode_version"],
+        python["bytecode_version"]
     );
 
     for (k, (file, width, height)) in raw.iter().enumerate() {

@@ -170,4 +170,20 @@ mod tests {
             assert!(theirs.equal(&(ours * scale)), "{h}x{w}: rows differ");
         }
     }
+
+    /// The same checkpoint gives the same bytes, so a manifest's hashes identify an export.
+    #[test]
+    fn exporting_twice_gives_identical_files() {
+        let Some(path) = mirror_file("EResFD-original.pth") else {
+            return;
+        };
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let [a, b] = dirs
+            .each_ref()
+            .map(|d| export(&path, "eresfd-original", d.path()).unwrap().manifest);
+        for (x, y) in a.files.iter().zip(&b.files) {
+            assert_eq!(x.sha256, y.sha256, "{}", x.file);
+        }
+        assert_eq!(a.checkpoint.sha256, b.checkpoint.sha256);
+    }
 }
