@@ -53,8 +53,9 @@ pub struct Exported {
 /// Exports the EResFD checkpoint at `checkpoint` under `name` into `out_dir`: `<name>.pt`
 /// (TorchScript), `<name>.ptl` (lite interpreter, optimised for mobile) and, written last so its
 /// presence means the export is complete, the manifest `<name>.json`. Each file is written
-/// atomically. Fails, writing nothing, on a checkpoint of another architecture, of EXTD, or
-/// with missing or mis-shaped weights.
+/// atomically, and its bytes depend only on the checkpoint and the libtorch version, so the
+/// manifest's hashes identify the export. Fails, writing nothing, on a checkpoint of another
+/// architecture, of EXTD, or with missing or mis-shaped weights.
 pub fn export(checkpoint: &Path, name: &str, out_dir: &Path) -> Result<Exported> {
     let bytes = std::fs::read(checkpoint)
         .with_context(|| format!("cannot read {}", checkpoint.display()))?;
