@@ -12,6 +12,7 @@
 //! * [`device`]: `--device cpu|cuda|auto` into a `tch::Device`.
 //! * [`imageio`]: the RGB image type shared by detection, evaluation and training, and its codecs.
 //! * [`wider`]: WIDER FACE ground truth, the upstream inference protocol and AP evaluation.
+//! * [`export`]: EResFD as TorchScript and a lite-interpreter file for mobile apps.
 //! * [`prune`]: layer groups and the Bayesian optimisation of their pruning rates.
 //! * [`report`]: what we write for people and machines: drawings, tables, JSON, plots.
 //! * [`check`]: the drift check CI runs: hashes, measured numbers and APs against `zoo.yaml`.
@@ -19,6 +20,7 @@
 pub mod check;
 pub mod checkpoint;
 pub mod device;
+pub mod export;
 pub mod fetch;
 pub mod fsutil;
 pub mod imageio;

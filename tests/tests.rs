@@ -8,6 +8,7 @@
 mod check;
 mod detect;
 mod eval;
+mod export;
 mod fetch;
 mod models;
 mod server;

@@ -14,6 +14,7 @@ mod bench;
 mod check;
 mod detect;
 mod eval;
+mod export;
 mod fetch;
 mod tables;
 mod verify;
@@ -86,6 +87,8 @@ enum Command {
     Tables(tables::TablesArgs),
     /// Drift check for CI: hashes, tables, sparsity (and APs) against zoo.yaml; exit 0/1/2.
     Check(check::CheckArgs),
+    /// Export an EResFD model as TorchScript and a lite-interpreter file for mobile apps.
+    Export(export::ExportArgs),
 }
 
 impl Cli {
@@ -100,6 +103,7 @@ impl Cli {
             Command::Detect(args) => args.run(&self.global),
             Command::Tables(args) => args.run(&self.global),
             Command::Check(args) => args.run(&self.global),
+            Command::Export(args) => args.run(&self.global),
         }
     }
 }

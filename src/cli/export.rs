@@ -1,0 +1,56 @@
+//! `reproduce export --model NAME|FILE --out DIR`: an EResFD checkpoint as TorchScript and as a
+//! lite-interpreter file for mobile apps, with a manifest (`bfpgm::export`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use super::Global;
+
+/// Arguments of `reproduce export`.
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Zoo model name (e.g. eresfd-30; `reproduce zoo list`) or an EResFD checkpoint file.
+    #[arg(long)]
+    model: String,
+    /// Folder that receives <name>.pt, <name>.ptl and the manifest <name>.json.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+impl ExportArgs {
+    /// Resolves the checkpoint (a downloaded zoo model or a file) and exports it.
+    pub fn run(self, global: &Global) -> Result<ExitCode> {
+        let zoo = global.zoo()?;
+        let (path, name) = match zoo.model(&self.model) {
+            Ok(m) => (
+                bfpgm::fetch::require(&m.artifact, &global.data_dir)?,
+                m.name().to_string(),
+            ),
+            Err(_) if PathBuf::from(&self.model).is_file() => {
+                let path = PathBuf::from(&self.model);
+                let stem = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .with_context(|| format!("{} has no file name", path.display()))?;
+                (path, stem)
+            }
+            Err(e) => {
+                return Err(e).context("--model is neither a zoo model nor a checkpoint file");
+            }
+        };
+        let exported = bfpgm::export::export(&path, &name, &self.out)?;
+        for f in &exported.manifest.files {
+            println!(
+                "{} ({} bytes, sha256 {})",
+                self.out.join(&f.file).display(),
+                f.bytes,
+                f.sha256
+            );
+        }
+        println!("{}", exported.manifest_path.display());
+        Ok(ExitCode::SUCCESS)
+    }
+}
