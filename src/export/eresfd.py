@@ -6,15 +6,10 @@
 # keys, so every layer below is named as in the `.pth` file. Freezing turns each lookup with a
 # constant key into a constant weight, which is what lets optimize-for-mobile fold and prepack
 # the convolutions. The settings (input mean, anchor steps and sizes, box variances, detection
-# thresholds) come from the Rust side's one home of each, as the small methods that
-# `export/source.rs` prepends.
+# thresholds, FPN fusion eps, BatchNorm eps) come from the Rust side's one home of each, as the
+# small methods that `export/source.rs` prepends.
 #
 # Only `torch.<aten op>` names resolve here (libtorch's native resolver): no `F.`, no dtypes.
-
-
-def fusion_eps(self) -> float:
-    # `FullySepFPN.eps`, added to the fusion denominators (§4.4).
-    return 1e-4
 
 
 def conv(self, x: Tensor, key: str, stride: int) -> Tensor:
@@ -29,7 +24,7 @@ def conv(self, x: Tensor, key: str, stride: int) -> Tensor:
 
 def conv_bn(self, x: Tensor, conv: str, bn: str, stride: int, relu: bool) -> Tensor:
     # An upstream `nn.Sequential(conv, BatchNorm2d[, ReLU])`; BatchNorm in eval mode
-    # (running statistics, eps 1e-5).
+    # (running statistics).
     y = torch.batch_norm(
         self.conv(x, conv, stride),
         self.w[bn + ".weight"],
@@ -37,8 +32,8 @@ def conv_bn(self, x: Tensor, conv: str, bn: str, stride: int, relu: bool) -> Ten
         self.w[bn + ".running_mean"],
         self.w[bn + ".running_var"],
         False,
-        0.1,
-        1e-5,
+        self.bn_momentum(),
+        self.bn_eps(),
         True,
     )
     if relu:

@@ -1,10 +1,11 @@
 //! The TorchScript program of the exported EResFD: `eresfd.py` (the network, priors, decoding and
 //! NMS, written against upstream's state-dict keys) after a prelude of settings rendered from
 //! their Rust homes — the input mean ([`model::RGB_MEAN`]), the anchors ([`priors::ERESFD`]),
-//! the variances ([`detect::VARIANCE`]), the detection settings ([`detect::DETECT`]) and the
-//! level-0 background max-out — so a change there reaches the exported model too.
+//! the variances ([`detect::VARIANCE`]), the detection settings ([`detect::DETECT`]), the
+//! level-0 background max-out, the FPN fusion eps and the BatchNorm eps and momentum — so a
+//! change there reaches the exported model too.
 
-use crate::model::{self, detect, priors};
+use crate::model::{self, detect, eresfd, layers, priors};
 
 /// The network, its priors and its detection step, in TorchScript.
 const ERESFD: &str = include_str!("eresfd.py");
@@ -32,6 +33,9 @@ fn prelude() -> String {
         method("nms_top_k", "int", d.nms_top_k.to_string()),
         method("top_k", "int", d.top_k.to_string()),
         method("maxout_bg", "int", model::MAXOUT_BG.to_string()),
+        method("fusion_eps", "float", format!("{:?}", eresfd::FUSION_EPS)),
+        method("bn_momentum", "float", format!("{:?}", layers::BN_MOMENTUM)),
+        method("bn_eps", "float", format!("{:?}", layers::BN_EPS)),
     ]
     .concat()
 }

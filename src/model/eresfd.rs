@@ -38,8 +38,8 @@ pub const CONFIG: EResFDConfig = EResFDConfig {
 const CONV_INIT: ConvInit = ConvInit::Normal(0.01);
 const BN_GAMMA: f64 = 0.5;
 const FUSION_INIT: f64 = 0.5;
-/// `FullySepFPN.eps`, added to the fusion denominators.
-const FUSION_EPS: f64 = 1e-4;
+/// `FullySepFPN.eps`, added to the fusion denominators (also read by the mobile export).
+pub(crate) const FUSION_EPS: f64 = 1e-4;
 
 /// A conv followed by BatchNorm and, optionally, ReLU: upstream's `nn.Sequential(conv, bn[, relu])`
 /// pieces, with the conv and BN at the given Sequential indices.

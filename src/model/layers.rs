@@ -178,7 +178,12 @@ impl Conv2d {
     }
 }
 
-/// `nn.BatchNorm2d` (affine, tracking running statistics, eps 1e-5, momentum 0.1).
+/// `nn.BatchNorm2d`'s eps, upstream's default in every BatchNorm of both models.
+pub(crate) const BN_EPS: f64 = 1e-5;
+/// `nn.BatchNorm2d`'s running-statistics momentum (default 0.1).
+pub(crate) const BN_MOMENTUM: f64 = 0.1;
+
+/// `nn.BatchNorm2d` (affine, tracking running statistics, eps [`BN_EPS`], momentum [`BN_MOMENTUM`]).
 #[derive(Debug)]
 pub struct BatchNorm2d {
     /// γ.
@@ -232,8 +237,8 @@ impl BatchNorm2d {
             Some(&self.running_mean),
             Some(&self.running_var),
             train,
-            0.1,
-            1e-5,
+            BN_MOMENTUM,
+            BN_EPS,
             true,
         )
     }
