@@ -29,6 +29,8 @@ const MAX_ITER: usize = 15_000;
 const MAX_FUN: usize = 15_000;
 const HISTORY: usize = 10;
 const FD_STEP: f64 = 1e-8;
+/// Trial steps per line search before giving up, scipy's `maxls`.
+const MAX_LINE_SEARCH: usize = 20;
 
 /// Minimises `f` inside the box `[lo, hi]` from `x0`. `f` returns the value and, when it can, the
 /// gradient; without one, forward differences of step 1e-8 are used.
@@ -92,28 +94,12 @@ pub fn minimize(
             s_hist.clear();
             y_hist.clear();
         }
-        let mut alpha = if s_hist.is_empty() {
+        let alpha = if s_hist.is_empty() {
             (1.0 / d.iter().map(|v| v * v).sum::<f64>().sqrt()).min(1.0)
         } else {
             1.0
         };
-        let mut accepted = None;
-        while alpha > 1e-20 && evals < MAX_FUN {
-            let mut xn: Vec<f64> = x.iter().zip(&d).map(|(a, b)| a + alpha * b).collect();
-            clip(&mut xn);
-            let step: f64 = xn
-                .iter()
-                .zip(&x)
-                .zip(&g)
-                .map(|((a, b), gi)| (a - b) * gi)
-                .sum();
-            let (fnew, gnew) = eval(&xn, &mut evals);
-            if fnew.is_finite() && fnew <= fx + 1e-4 * step.min(0.0) {
-                accepted = Some((xn, fnew, gnew));
-                break;
-            }
-            alpha *= 0.5;
-        }
+        let accepted = line_search(&mut eval, &mut evals, &clip, &x, fx, &g, &d, alpha);
         let Some((xn, fnew, gnew)) = accepted else {
             break;
         };
@@ -141,6 +127,73 @@ pub fn minimize(
         fun: fx,
         success: true,
     }
+}
+
+/// A point accepted by the line search: position, value, gradient.
+type Step = (Vec<f64>, f64, Vec<f64>);
+
+/// A weak-Wolfe line search along the projected path `clip(x + α·d)`, at most
+/// [`MAX_LINE_SEARCH`] trials (scipy's `maxls`): steps that fail the sufficient-decrease test
+/// are bisected; steps that pass it while the slope is still steep are doubled, so flat or
+/// concave stretches are crossed in a few evaluations instead of creeping along them. Returns
+/// the best acceptable point, or `None` when no trial decreased the objective enough.
+#[allow(clippy::too_many_arguments)]
+fn line_search(
+    eval: &mut impl FnMut(&[f64], &mut usize) -> (f64, Vec<f64>),
+    evals: &mut usize,
+    clip: &impl Fn(&mut [f64]),
+    x: &[f64],
+    fx: f64,
+    g: &[f64],
+    d: &[f64],
+    mut alpha: f64,
+) -> Option<Step> {
+    const DECREASE: f64 = 1e-4;
+    const CURVATURE: f64 = 0.9;
+    let slope0: f64 = g.iter().zip(d).map(|(a, b)| a * b).sum();
+    let (mut lo, mut hi) = (0.0f64, f64::INFINITY);
+    let mut best: Option<Step> = None;
+    let mut previous: Option<Vec<f64>> = None;
+    for _ in 0..MAX_LINE_SEARCH {
+        if *evals >= MAX_FUN {
+            break;
+        }
+        let mut xn: Vec<f64> = x.iter().zip(d).map(|(a, b)| a + alpha * b).collect();
+        clip(&mut xn);
+        // Doubling past a bound lands on the same clipped point: nothing more to learn.
+        if previous.as_ref() == Some(&xn) {
+            break;
+        }
+        previous = Some(xn.clone());
+        let step: f64 = xn
+            .iter()
+            .zip(x)
+            .zip(g)
+            .map(|((a, b), gi)| (a - b) * gi)
+            .sum();
+        let (fnew, gnew) = eval(&xn, evals);
+        let sufficient = fnew.is_finite() && fnew <= fx + DECREASE * step.min(0.0);
+        if !sufficient {
+            hi = alpha;
+        } else {
+            let better = best.as_ref().is_none_or(|b| fnew < b.1);
+            let slope: f64 = gnew.iter().zip(d).map(|(a, b)| a * b).sum();
+            let moved = xn != x;
+            if better {
+                best = Some((xn, fnew, gnew));
+            }
+            if slope >= CURVATURE * slope0 || !moved {
+                break;
+            }
+            lo = alpha;
+        }
+        alpha = if hi.is_finite() {
+            0.5 * (lo + hi)
+        } else {
+            2.0 * alpha
+        };
+    }
+    best
 }
 
 /// The gradient with the components that would leave the box set to zero.
