@@ -12,6 +12,7 @@
 //! * [`device`]: `--device cpu|cuda|auto` into a `tch::Device`.
 //! * [`imageio`]: the RGB image type shared by detection, evaluation and training, and its codecs.
 //! * [`wider`]: WIDER FACE ground truth, the upstream inference protocol and AP evaluation.
+//! * [`train`]: WIDER FACE training: data, augmentation, anchor matching, loss, optimisers, runs.
 //! * [`prune`]: layer groups and the Bayesian optimisation of their pruning rates.
 //! * [`report`]: what we write for people and machines: drawings, tables, JSON, plots.
 
@@ -24,6 +25,7 @@ pub mod model;
 pub mod progress;
 pub mod prune;
 pub mod report;
+pub mod train;
 pub mod wider;
 pub mod zoo;
 
