@@ -11,9 +11,11 @@ use bfpgm::fetch::{FetchOptions, Mirror};
 use bfpgm::zoo::Zoo;
 
 mod bench;
+mod bench_train;
 mod detect;
 mod eval;
 mod fetch;
+mod pretrain;
 mod verify;
 mod zoo;
 
@@ -80,6 +82,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Detect faces in images with a zoo model.
     Detect(detect::DetectArgs),
+    /// Pre-train EResFD or EXTD on WIDER FACE as upstream does.
+    Pretrain(Box<pretrain::PretrainArgs>),
 }
 
 impl Cli {
@@ -92,6 +96,7 @@ impl Cli {
             Command::Eval(args) => args.run(&self.global),
             Command::Bench(args) => args.run(&self.global),
             Command::Detect(args) => args.run(&self.global),
+            Command::Pretrain(args) => args.run(&self.global),
         }
     }
 }

@@ -52,26 +52,17 @@ impl Split {
 pub struct WiderDir {
     /// The root.
     pub root: PathBuf,
-    /// What to run when a file is missing, e.g. `reproduce fetch wider-train`.
-    pub fetch_hint: String,
 }
 
-impl WiderDir {
-    /// The full dataset as `reproduce fetch wider-train wider-val` places it under `data_dir`.
-    pub fn full(data_dir: &Path) -> WiderDir {
-        WiderDir {
-            root: data_dir.join("WIDER"),
-            fetch_hint: "reproduce fetch wider-train wider-val".to_string(),
-        }
-    }
+/// What to run when the data is missing.
+const FETCH_HINT: &str = "reproduce fetch wider-train wider-val (the full set, into <data-dir>/WIDER) \
+                          or reproduce fetch wider-mini (300 + 50 images, into <data-dir>/WIDER-mini)";
 
-    /// A root given by the user, e.g. `WIDER-mini` (`reproduce fetch wider-mini`).
+impl WiderDir {
+    /// The root at `root`, e.g. `<data-dir>/WIDER` or `<data-dir>/WIDER-mini`.
     pub fn at(root: &Path) -> WiderDir {
         WiderDir {
             root: root.to_path_buf(),
-            fetch_hint: "reproduce fetch wider-mini (the mini set) or reproduce fetch \
-                         wider-train wider-val (the full set)"
-                .to_string(),
         }
     }
 
@@ -119,13 +110,12 @@ impl Dataset {
         let images = dir.images(split);
         if !txt.is_file() || !images.is_dir() {
             bail!(
-                "WIDER FACE {} not found under {} (expected {} and {}); run `{}`, or point \
-                 --wider at the folder",
+                "WIDER FACE {} not found under {} (expected {} and {}); run {FETCH_HINT}, \
+                 and point --wider at the folder",
                 split.name(),
                 dir.root.display(),
                 txt.display(),
                 images.display(),
-                dir.fetch_hint
             );
         }
         let gt = GroundTruth::parse_txt(&txt)?;
@@ -133,10 +123,9 @@ impl Dataset {
         if let Some(missing) = ds.items.iter().find(|i| !i.path.is_file()) {
             bail!(
                 "{} lists {}, which does not exist; the images and the annotations do not \
-                 match: run `{}`",
+                 match: run {FETCH_HINT}",
                 txt.display(),
                 missing.path.display(),
-                dir.fetch_hint
             );
         }
         if ds.items.is_empty() {

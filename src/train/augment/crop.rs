@@ -3,7 +3,7 @@
 //! bookkeeping. Boxes are `[x1, y1, x2, y2]` in float64, normalised to the image they belong to
 //! unless a function says pixels.
 
-use super::resample::{CvInterp, Window, crop, cv_resize_window};
+use super::resample::{CvInterp, Window, crop, cv_resize_window, cv_source_region};
 use crate::imageio::RgbImage;
 use crate::train::rng::Rng;
 
@@ -115,19 +115,104 @@ const SQUARE_SAMPLERS: [(f64, f64); 5] =
 /// Trials per sampler.
 const MAX_TRIALS: usize = 50;
 
-/// The SSD-style square crop (`generate_batch_samples` + `crop_image`): a candidate square (in
-/// pixels) is accepted when it fully contains at least one box; one accepted candidate is cropped
-/// and the boxes whose centre it holds are kept, clipped, and dropped below
-/// `(w·resize)·(h·resize) < min_face²`. `None` when no candidate was accepted: upstream then
-/// keeps image and boxes unchanged.
-pub fn square_crop(
-    img: &RgbImage,
+/// A crop decided from the geometry alone, before any pixel is read, so that the photometric
+/// distortion can be limited to the pixels the crop reads ([`CropPlan::source_region`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CropPlan {
+    /// Keep image and boxes (no square candidate was accepted).
+    Keep,
+    /// Cut `window` out of the image; `labels` are normalised to the window.
+    Square {
+        /// The pixels kept.
+        window: Window,
+        /// The boxes in the window.
+        labels: Vec<Box4>,
+    },
+    /// Rescale by `ratio` with `interp`, take the `inside` part of the rescaled image and place it
+    /// at `offset` on a `patch`-sized canvas of [`PAD`].
+    Anchor {
+        /// The rescaling factor.
+        ratio: f64,
+        /// OpenCV's interpolation.
+        interp: CvInterp,
+        /// The part of the rescaled image inside the patch.
+        inside: Window,
+        /// Where it goes in the patch.
+        offset: (usize, usize),
+        /// `(width, height)` of the patch.
+        patch: (usize, usize),
+        /// The boxes in the patch, normalised to it, not clipped.
+        labels: Vec<Box4>,
+    },
+}
+
+impl CropPlan {
+    /// The pixels of a `width × height` source image that [`CropPlan::apply`] reads.
+    pub fn source_region(&self, width: usize, height: usize) -> Window {
+        match self {
+            CropPlan::Keep => Window::full(width, height),
+            CropPlan::Square { window, .. } => *window,
+            CropPlan::Anchor {
+                ratio,
+                interp,
+                inside,
+                ..
+            } => cv_source_region(width, height, *ratio, *interp, *inside),
+        }
+    }
+
+    /// The cropped image; the boxes are [`CropPlan::labels`].
+    pub fn apply(&self, img: &RgbImage) -> RgbImage {
+        match self {
+            CropPlan::Keep => img.clone(),
+            CropPlan::Square { window, .. } => crop(img, *window),
+            CropPlan::Anchor {
+                ratio,
+                interp,
+                inside,
+                offset,
+                patch,
+                ..
+            } => {
+                let part = cv_resize_window(img, *ratio, *interp, *inside);
+                if (part.width, part.height) == *patch {
+                    return part;
+                }
+                let (pw, ph) = *patch;
+                let mut canvas = PAD.repeat(pw * ph);
+                for row in 0..part.height {
+                    let dst = ((row + offset.1) * pw + offset.0) * 3;
+                    canvas[dst..dst + part.width * 3].copy_from_slice(
+                        &part.data[row * part.width * 3..(row + 1) * part.width * 3],
+                    );
+                }
+                RgbImage::new(pw, ph, canvas).expect("sized for the patch")
+            }
+        }
+    }
+
+    /// The boxes after the crop (`None` for [`CropPlan::Keep`]: the boxes are unchanged).
+    pub fn labels(self) -> Option<Vec<Box4>> {
+        match self {
+            CropPlan::Keep => None,
+            CropPlan::Square { labels, .. } | CropPlan::Anchor { labels, .. } => Some(labels),
+        }
+    }
+}
+
+/// The SSD-style square crop (`generate_batch_samples` + `crop_image`) of a `width × height`
+/// image: a candidate square (in pixels) is accepted when it fully contains at least one box; one
+/// accepted candidate is cropped and the boxes whose centre it holds are kept, clipped, and
+/// dropped below `(w·resize)·(h·resize) < min_face²`. [`CropPlan::Keep`] when no candidate was
+/// accepted: upstream then keeps image and boxes unchanged.
+pub fn plan_square(
+    (width, height): (usize, usize),
     boxes: &[Box4],
     resize: usize,
     min_face: f64,
     rng: &mut Rng,
-) -> Option<(RgbImage, Vec<Box4>)> {
-    let (w, h) = (img.width as f64, img.height as f64);
+) -> CropPlan {
+    let (w, h) = (width as f64, height as f64);
     let mut accepted = Vec::new();
     for (lo, hi) in SQUARE_SAMPLERS {
         for _ in 0..MAX_TRIALS {
@@ -149,21 +234,35 @@ pub fn square_crop(
         }
     }
     if accepted.is_empty() {
-        return None;
+        return CropPlan::Keep;
     }
     let sample = accepted[rng.below(accepted.len())].map(|v| v.clamp(0.0, 1.0));
     let x0 = (sample[0] * w) as usize;
     let x1 = (sample[2] * w) as usize;
     let y0 = (sample[1] * h) as usize;
     let y1 = (sample[3] * h) as usize;
-    let window = Window {
-        x0,
-        y0,
-        width: x1 - x0,
-        height: y1 - y0,
-    };
-    let labels = project(boxes, &sample, Some((resize as f64, min_face * min_face)));
-    Some((crop(img, window), labels))
+    CropPlan::Square {
+        window: Window {
+            x0,
+            y0,
+            width: x1 - x0,
+            height: y1 - y0,
+        },
+        labels: project(boxes, &sample, Some((resize as f64, min_face * min_face))),
+    }
+}
+
+/// [`plan_square`] and its application: `None` when the image is kept as it is.
+pub fn square_crop(
+    img: &RgbImage,
+    boxes: &[Box4],
+    resize: usize,
+    min_face: f64,
+    rng: &mut Rng,
+) -> Option<(RgbImage, Vec<Box4>)> {
+    let plan = plan_square((img.width, img.height), boxes, resize, min_face, rng);
+    let out = plan.apply(img);
+    plan.labels().map(|labels| (out, labels))
 }
 
 /// Settings of the data-anchor-sampling crop.
@@ -184,19 +283,20 @@ const WINDOW_TRIALS: usize = 50;
 /// A window that holds no whole face is still kept when its IoU with a face exceeds this.
 const WINDOW_IOU: f64 = 0.7;
 
-/// The data-anchor-sampling crop (`anchor_crop_image_sampling`, `training.md` §2.3): rescale
-/// the image so that a random face matches a random smaller-or-equal anchor, then cut a
-/// `window × window` patch around it. Returns the (possibly smaller) patch and the boxes whose
-/// centre lies strictly inside it, **not clipped**, normalised by the patch size, with faces of
-/// pixel area ≤ `min_face²` removed. The parts of the patch left of or above the rescaled image
-/// are [`PAD`]; the rescaled image is only computed inside the patch.
-pub fn anchor_crop(
-    img: &RgbImage,
+/// The data-anchor-sampling crop (`anchor_crop_image_sampling`, `training.md` §2.3) of a
+/// `width × height` image: rescale so that a random face matches a random smaller-or-equal
+/// anchor, then cut a `window × window` patch around it. The patch is smaller where it passes
+/// the right or bottom edge of the rescaled image, and [`PAD`] where it passes the left or top
+/// edge. Its boxes are those whose centre lies strictly inside it, **not clipped**, normalised by
+/// the patch size, with faces of pixel area ≤ `min_face²` removed. Without an acceptable window
+/// the whole rescaled image is the patch.
+pub fn plan_anchor(
+    (width, height): (usize, usize),
     boxes: &[Box4],
     cfg: &AnchorSampling<'_>,
     rng: &mut Rng,
-) -> (RgbImage, Vec<Box4>) {
-    let (w, h) = (img.width as f64, img.height as f64);
+) -> CropPlan {
+    let (w, h) = (width as f64, height as f64);
     let mut px: Vec<Box4> = boxes
         .iter()
         .map(|b| [b[0] * w, b[1] * h, b[2] * w, b[3] * h])
@@ -220,9 +320,9 @@ pub fn anchor_crop(
     }
     // OpenCV refuses an empty result (upstream would crash); keep at least one pixel per side.
     // Never reached on WIDER.
-    let ratio = ratio.max(1.0 / img.width.min(img.height) as f64);
+    let ratio = ratio.max(1.0 / width.min(height) as f64);
     let interp = *rng.choose(&CvInterp::UPSTREAM);
-    let (rw, rh) = crate::wider::resize::output_size(img.width, img.height, ratio, ratio);
+    let (rw, rh) = crate::wider::resize::output_size(width, height, ratio, ratio);
     for b in &mut px {
         b.iter_mut().for_each(|v| *v *= ratio);
     }
@@ -266,25 +366,36 @@ pub fn anchor_crop(
     }
 
     let min_area = cfg.min_face * cfg.min_face;
+    let normalise = |b: &Box4, (pw, ph): (usize, usize)| {
+        [
+            b[0] / pw as f64,
+            b[1] / ph as f64,
+            b[2] / pw as f64,
+            b[3] / ph as f64,
+        ]
+    };
     if windows.is_empty() {
-        let full = cv_resize_window(img, ratio, interp, Window::full(rw, rh));
         let labels = px
             .iter()
             .filter(|b| (b[2] - b[0]) * (b[3] - b[1]) > min_area)
-            .map(|b| {
-                [
-                    b[0] / rw as f64,
-                    b[1] / rh as f64,
-                    b[2] / rw as f64,
-                    b[3] / rh as f64,
-                ]
-            })
+            .map(|b| normalise(b, (rw, rh)))
             .collect();
-        return (full, labels);
+        return CropPlan::Anchor {
+            ratio,
+            interp,
+            inside: Window::full(rw, rh),
+            offset: (0, 0),
+            patch: (rw, rh),
+            labels,
+        };
     }
     let rect = windows[rng.below(windows.len())];
     let (c0, c1) = (rect[0] as i64, rect[1] as i64);
-    let labels: Vec<Box4> = px
+    let patch = (
+        (cfg.window as i64).min(rw as i64 - c0) as usize,
+        (cfg.window as i64).min(rh as i64 - c1) as usize,
+    );
+    let labels = px
         .iter()
         .filter(|b| {
             let (cx, cy) = ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0);
@@ -299,35 +410,33 @@ pub fn anchor_crop(
             ]
         })
         .filter(|b| (b[2] - b[0]) * (b[3] - b[1]) > min_area)
+        .map(|b| normalise(&b, patch))
         .collect();
-    // The patch: `window` wide, less where it passes the right or bottom edge of the image.
-    let pw = (cfg.window as i64).min(rw as i64 - c0) as usize;
-    let ph = (cfg.window as i64).min(rh as i64 - c1) as usize;
-    let inside = Window {
-        x0: c0.max(0) as usize,
-        y0: c1.max(0) as usize,
-        width: (c0 + cfg.window as i64).min(rw as i64) as usize - c0.max(0) as usize,
-        height: (c1 + cfg.window as i64).min(rh as i64) as usize - c1.max(0) as usize,
-    };
-    let part = cv_resize_window(img, ratio, interp, inside);
-    let patch = if c0 >= 0 && c1 >= 0 {
-        part
-    } else {
-        let (dx, dy) = ((-c0).max(0) as usize, (-c1).max(0) as usize);
-        let mut canvas = PAD.repeat(pw * ph);
-        for row in 0..part.height {
-            let dst = ((row + dy) * pw + dx) * 3;
-            canvas[dst..dst + part.width * 3]
-                .copy_from_slice(&part.data[row * part.width * 3..(row + 1) * part.width * 3]);
-        }
-        RgbImage::new(pw, ph, canvas).expect("sized for the patch")
-    };
-    let (fw, fh) = (patch.width as f64, patch.height as f64);
-    let labels = labels
-        .iter()
-        .map(|b| [b[0] / fw, b[1] / fh, b[2] / fw, b[3] / fh])
-        .collect();
-    (patch, labels)
+    CropPlan::Anchor {
+        ratio,
+        interp,
+        inside: Window {
+            x0: c0.max(0) as usize,
+            y0: c1.max(0) as usize,
+            width: (c0 + cfg.window as i64).min(rw as i64) as usize - c0.max(0) as usize,
+            height: (c1 + cfg.window as i64).min(rh as i64) as usize - c1.max(0) as usize,
+        },
+        offset: ((-c0).max(0) as usize, (-c1).max(0) as usize),
+        patch,
+        labels,
+    }
+}
+
+/// [`plan_anchor`] and its application.
+pub fn anchor_crop(
+    img: &RgbImage,
+    boxes: &[Box4],
+    cfg: &AnchorSampling<'_>,
+    rng: &mut Rng,
+) -> (RgbImage, Vec<Box4>) {
+    let plan = plan_anchor((img.width, img.height), boxes, cfg, rng);
+    let out = plan.apply(img);
+    (out, plan.labels().expect("an anchor crop has labels"))
 }
 
 /// IoU of a pixel box and a window, without `+1` (`jaccard_numpy`).

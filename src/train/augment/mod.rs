@@ -1,8 +1,8 @@
 //! Upstream's training-time augmentation (`utils/augmentations.py::preprocess`,
 //! `training.md` §2), one small function per transform:
 //!
-//! 1. photometric distortion ([`color`]): brightness, contrast, saturation, hue, each with
-//!    probability ½, in one of two orders;
+//! 1. photometric distortion ([`Distortion`], [`color`]): brightness, contrast, saturation,
+//!    hue, each with probability ½, in one of two orders;
 //! 2. expansion ([`crop::expand`]), off in upstream's configuration;
 //! 3. with probability ½ the data-anchor-sampling crop ([`crop::anchor_crop`]), otherwise the
 //!    SSD-style square crop ([`crop::square_crop`]);
@@ -19,7 +19,7 @@ pub mod resample;
 use crate::imageio::RgbImage;
 use crate::train::rng::Rng;
 use crop::{AnchorSampling, Box4};
-use resample::PilFilter;
+use resample::{PilFilter, Window};
 
 /// Probability and half-range of the brightness factor `1 + U(−δ, δ)` (`cfg.brightness_*`).
 pub const BRIGHTNESS: (f64, f64) = (0.5, 0.125);
@@ -86,59 +86,136 @@ fn factor(rng: &mut Rng, (p, delta): (f64, f64)) -> Option<f32> {
     (rng.unit() < p).then(|| (1.0 + rng.uniform(-delta, delta)) as f32)
 }
 
-/// Step 1: upstream's `distort_image`.
-pub fn distort(img: &mut RgbImage, rng: &mut Rng) {
-    let contrast_first = rng.unit() > 0.5;
-    if let Some(f) = factor(rng, BRIGHTNESS) {
-        color::brightness(img, f);
-    }
-    let contrast = |img: &mut RgbImage, rng: &mut Rng| {
-        if let Some(f) = factor(rng, CONTRAST) {
-            color::contrast(img, f);
+/// Step 1 drawn: which distortions fire, in which order, with which factors.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Distortion {
+    /// Contrast right after brightness (upstream's `prob > 0.5` order), otherwise last.
+    pub contrast_first: bool,
+    /// Brightness factor.
+    pub brightness: Option<f32>,
+    /// Contrast factor.
+    pub contrast: Option<f32>,
+    /// Saturation factor.
+    pub saturation: Option<f32>,
+    /// Hue shift.
+    pub hue: Option<f64>,
+}
+
+impl Distortion {
+    /// Upstream's `distort_image` draws.
+    pub fn draw(rng: &mut Rng) -> Distortion {
+        let contrast_first = rng.unit() > 0.5;
+        let brightness = factor(rng, BRIGHTNESS);
+        let mut contrast = None;
+        if contrast_first {
+            contrast = factor(rng, CONTRAST);
         }
-    };
-    if contrast_first {
-        contrast(img, rng);
+        let saturation = factor(rng, SATURATION);
+        let hue = (rng.unit() < HUE.0).then(|| rng.uniform(-HUE.1, HUE.1));
+        if !contrast_first {
+            contrast = factor(rng, CONTRAST);
+        }
+        Distortion {
+            contrast_first,
+            brightness,
+            contrast,
+            saturation,
+            hue,
+        }
     }
-    if let Some(f) = factor(rng, SATURATION) {
-        color::saturation(img, f);
+
+    /// Applies the distortions to the whole image.
+    pub fn apply(&self, img: &mut RgbImage) {
+        let mean = |img: &RgbImage| color::mean_grey(img, None);
+        self.apply_with(img, &mean);
     }
-    if rng.unit() < HUE.0 {
-        color::hue(img, rng.uniform(-HUE.1, HUE.1));
+
+    /// Applies the distortions to the pixels of `region` only, with the result they would have
+    /// had on the whole image: contrast blends towards the whole image's mean grey level. When
+    /// that mean depends on saturation or hue (contrast last), the whole image is distorted.
+    pub fn apply_region(&self, img: &mut RgbImage, region: Window) {
+        let whole = Window::full(img.width, img.height);
+        let mean_needs_all = self.contrast.is_some()
+            && !self.contrast_first
+            && (self.saturation.is_some() || self.hue.is_some());
+        if region == whole || mean_needs_all {
+            return self.apply(img);
+        }
+        // Only brightness (a table) precedes contrast: its mean is one pass over the image.
+        let lut = self.brightness.map(color::brightness_lut);
+        let full_mean = self.contrast.map(|_| color::mean_grey(img, lut.as_deref()));
+        let mut part = resample::crop(img, region);
+        self.apply_with(&mut part, &|_| {
+            full_mean.expect("computed when contrast fires")
+        });
+        resample::paste(img, &part, region.x0, region.y0);
     }
-    if !contrast_first {
-        contrast(img, rng);
+
+    fn apply_with(&self, img: &mut RgbImage, mean: &dyn Fn(&RgbImage) -> u8) {
+        if let Some(f) = self.brightness {
+            color::brightness(img, f);
+        }
+        let contrast = |img: &mut RgbImage| {
+            if let Some(f) = self.contrast {
+                let m = mean(img);
+                color::contrast_towards(img, f, m);
+            }
+        };
+        if self.contrast_first {
+            contrast(img);
+        }
+        if let Some(f) = self.saturation {
+            color::saturation(img, f);
+        }
+        if let Some(d) = self.hue {
+            color::hue(img, d);
+        }
+        if !self.contrast_first {
+            contrast(img);
+        }
     }
 }
 
 /// A training sample: steps 1–5 on an image with normalised boxes. The boxes that survive may be
 /// none; upstream then draws another image.
+///
+/// The distortion is drawn first but applied after the crop has been planned, to the pixels the
+/// crop reads only; the result is the same as distorting the whole image first, as upstream does.
 pub fn train_sample(
     mut img: RgbImage,
     mut boxes: Vec<Box4>,
     cfg: &AugmentConfig,
     rng: &mut Rng,
 ) -> (RgbImage, Vec<Box4>) {
-    if cfg.distort {
-        distort(&mut img, rng);
-    }
+    let mut distortion = cfg.distort.then(|| Distortion::draw(rng));
     if let Some(e) = cfg.expand {
+        if let Some(d) = distortion.take() {
+            d.apply(&mut img);
+        }
         (img, boxes) = crop::expand(img, boxes, e.prob, e.max_ratio, rng);
+        if boxes.is_empty() {
+            // Expansion dropped every face: nothing to crop around.
+            return (img, boxes);
+        }
     }
-    if boxes.is_empty() {
-        // Expansion dropped every face (only possible with expansion on): nothing to crop around.
-        return (img, boxes);
-    }
-    if rng.unit() < cfg.anchor_sampling_prob {
+    let size = (img.width, img.height);
+    let plan = if rng.unit() < cfg.anchor_sampling_prob {
         let das = AnchorSampling {
             anchors: &cfg.anchors,
             window: cfg.size,
             min_face: cfg.min_face,
             max_side: cfg.max_side,
         };
-        (img, boxes) = crop::anchor_crop(&img, &boxes, &das, rng);
-    } else if let Some(cropped) = crop::square_crop(&img, &boxes, cfg.size, cfg.min_face, rng) {
-        (img, boxes) = cropped;
+        crop::plan_anchor(size, &boxes, &das, rng)
+    } else {
+        crop::plan_square(size, &boxes, cfg.size, cfg.min_face, rng)
+    };
+    if let Some(d) = distortion {
+        d.apply_region(&mut img, plan.source_region(size.0, size.1));
+    }
+    img = plan.apply(&img);
+    if let Some(labels) = plan.labels() {
+        boxes = labels;
     }
     let filter = *rng.choose(&PilFilter::UPSTREAM);
     img = resample::pil_resize(&img, cfg.size, cfg.size, filter);

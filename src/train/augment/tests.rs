@@ -251,10 +251,73 @@ fn distortion_changes_colours_but_not_geometry() {
     let mut changed = 0;
     for seed in 0..20 {
         let mut out = img.clone();
-        distort(&mut out, &mut Rng::derive(seed, Stream::Train, 0, 0));
+        Distortion::draw(&mut Rng::derive(seed, Stream::Train, 0, 0)).apply(&mut out);
         changed += usize::from(out != img);
         assert_eq!((out.width, out.height), (img.width, img.height));
     }
     // All four skip with probability 1/16.
     assert!(changed >= 14, "{changed}");
+}
+
+#[test]
+fn distorting_a_region_equals_distorting_the_whole_image_there() {
+    // A noisy image, so that means and blends are not trivial.
+    let mut rng = Rng::derive(3, Stream::Split, 0, 0);
+    let data: Vec<u8> = (0..120 * 90 * 3).map(|_| rng.below(256) as u8).collect();
+    let img = RgbImage::new(120, 90, data).unwrap();
+    let region = resample::Window {
+        x0: 17,
+        y0: 5,
+        width: 60,
+        height: 71,
+    };
+    let mut contrast_cases = 0;
+    for seed in 0..60 {
+        let d = Distortion::draw(&mut Rng::derive(seed, Stream::Train, 0, 1));
+        contrast_cases += usize::from(d.contrast.is_some());
+        let mut whole = img.clone();
+        d.apply(&mut whole);
+        let mut part = img.clone();
+        d.apply_region(&mut part, region);
+        assert_eq!(
+            resample::crop(&whole, region),
+            resample::crop(&part, region),
+            "seed {seed}: {d:?}"
+        );
+    }
+    assert!(contrast_cases > 15);
+}
+
+#[test]
+fn crops_read_only_their_source_region() {
+    let (img, boxes) = faces();
+    let cfg = AnchorSampling {
+        anchors: &ANCHORS,
+        window: 640,
+        min_face: 6.0,
+        max_side: 12_000.0,
+    };
+    for seed in 0..40 {
+        let mut rng = Rng::derive(seed, Stream::Train, 4, 0);
+        let size = (img.width, img.height);
+        let plan = if seed % 2 == 0 {
+            crop::plan_anchor(size, &boxes, &cfg, &mut rng)
+        } else {
+            crop::plan_square(size, &boxes, 640, 6.0, &mut rng)
+        };
+        let region = plan.source_region(img.width, img.height);
+        // Scribble over everything outside the region: the crop must not change.
+        let mut scribbled = RgbImage::new(img.width, img.height, vec![7; img.data.len()]).unwrap();
+        resample::paste(
+            &mut scribbled,
+            &resample::crop(&img, region),
+            region.x0,
+            region.y0,
+        );
+        assert_eq!(
+            plan.apply(&img),
+            plan.apply(&scribbled),
+            "seed {seed}: {region:?}"
+        );
+    }
 }
