@@ -10,5 +10,6 @@ mod eval;
 mod fetch;
 mod models;
 mod server;
+mod train;
 mod util;
 mod zoo;
