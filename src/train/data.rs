@@ -502,6 +502,105 @@ mod tests {
         assert!(err.contains("wider_face_train_bbx_gt.txt line 4"), "{err}");
     }
 
+    /// A WIDER root with `n` small PNG images (one face each) and their annotations.
+    fn synthetic(n: usize) -> (tempfile::TempDir, WiderDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let w = WiderDir::at(dir.path());
+        let images = w.images(Split::Train).join("0--Parade");
+        std::fs::create_dir_all(&images).unwrap();
+        std::fs::create_dir_all(w.annotations(Split::Train).parent().unwrap()).unwrap();
+        let mut txt = String::new();
+        for i in 0..n {
+            let (width, height) = (90 + 7 * i, 70 + 3 * i);
+            let data = (0..width * height * 3)
+                .map(|k| ((k * (i + 3)) % 251) as u8)
+                .collect();
+            let img = crate::imageio::RgbImage::new(width, height, data).unwrap();
+            let png = crate::imageio::encode_png(&img).unwrap();
+            std::fs::write(images.join(format!("img_{i}.jpg")), png).unwrap();
+            txt += &format!("0--Parade/img_{i}.jpg\n1\n{} 10 30 30 0 0 0 0 0 0\n", 5 + i);
+        }
+        std::fs::write(w.annotations(Split::Train), txt).unwrap();
+        (dir, w)
+    }
+
+    fn epoch(
+        ds: &Arc<Dataset>,
+        workers: usize,
+        prefetch: usize,
+    ) -> Vec<(usize, Vec<u8>, Vec<Vec<[f32; 4]>>)> {
+        let mode = Mode::Train(AugmentConfig::upstream(64, &[16, 32, 64, 128, 256, 512]));
+        let cfg = LoaderConfig {
+            batch_size: 3,
+            workers,
+            prefetch,
+            pin: None,
+        };
+        Loader::start(ds.clone(), shuffled(ds.len(), 5, 2), mode, 5, 2, cfg)
+            .map(|b| {
+                let b = b.unwrap();
+                let pixels = Vec::<u8>::try_from(&b.images.view([-1])).unwrap();
+                (b.index, pixels, b.boxes)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batches_do_not_depend_on_threads_or_prefetch() {
+        let (_dir, w) = synthetic(8);
+        let ds = Arc::new(Dataset::load(&w, Split::Train).unwrap());
+        let one = epoch(&ds, 1, 1);
+        // 8 images in batches of 3: 3, 3 and a last batch of 2, in order.
+        assert_eq!(one.iter().map(|b| b.0).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(one.iter().map(|b| b.2.len()).collect::<Vec<_>>(), [3, 3, 2]);
+        assert_eq!(one[2].1.len(), 2 * 64 * 64 * 3);
+        assert!(
+            one.iter()
+                .all(|b| b.2.iter().all(|boxes| !boxes.is_empty()))
+        );
+        assert_eq!(epoch(&ds, 4, 2), one);
+        assert_eq!(epoch(&ds, 3, 8), one);
+    }
+
+    #[test]
+    fn a_dropped_loader_stops_its_workers() {
+        let (_dir, w) = synthetic(8);
+        let ds = Arc::new(Dataset::load(&w, Split::Train).unwrap());
+        let cfg = LoaderConfig {
+            batch_size: 1,
+            workers: 2,
+            prefetch: 2,
+            pin: None,
+        };
+        let mut loader = Loader::start(ds, (0..8).collect(), Mode::Val { size: 32 }, 0, 0, cfg);
+        assert_eq!(loader.len(), 8);
+        assert_eq!(loader.next().unwrap().unwrap().items, [0]);
+        drop(loader); // joins the workers; a hang here fails the test by timeout
+    }
+
+    #[test]
+    fn an_unreadable_image_is_an_error_naming_it() {
+        let (_dir, w) = synthetic(2);
+        std::fs::write(
+            w.images(Split::Train).join("0--Parade/img_1.jpg"),
+            b"not an image",
+        )
+        .unwrap();
+        let ds = Arc::new(Dataset::load(&w, Split::Train).unwrap());
+        let cfg = LoaderConfig {
+            batch_size: 2,
+            workers: 1,
+            prefetch: 1,
+            pin: None,
+        };
+        let err = Loader::start(ds, vec![0, 1], Mode::Val { size: 32 }, 0, 0, cfg)
+            .next()
+            .unwrap()
+            .unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains("img_1.jpg"), "{text}");
+    }
+
     #[test]
     fn shuffles_are_permutations_fixed_by_seed_and_epoch() {
         let a = shuffled(100, 0, 3);
