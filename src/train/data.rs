@@ -524,11 +524,10 @@ mod tests {
         (dir, w)
     }
 
-    fn epoch(
-        ds: &Arc<Dataset>,
-        workers: usize,
-        prefetch: usize,
-    ) -> Vec<(usize, Vec<u8>, Vec<Vec<[f32; 4]>>)> {
+    /// A batch as plain values: position, pixels, boxes.
+    type Plain = (usize, Vec<u8>, Vec<Vec<[f32; 4]>>);
+
+    fn epoch(ds: &Arc<Dataset>, workers: usize, prefetch: usize) -> Vec<Plain> {
         let mode = Mode::Train(AugmentConfig::upstream(64, &[16, 32, 64, 128, 256, 512]));
         let cfg = LoaderConfig {
             batch_size: 3,
