@@ -24,6 +24,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use tch::{Device, Tensor};
 
 use super::augment::{self, AugmentConfig};
+use super::matching::Targets;
 use super::rng::{Rng, Stream};
 use crate::imageio::read_image;
 use crate::wider::GroundTruth;
@@ -222,6 +223,8 @@ pub struct Batch {
     pub images: Tensor,
     /// Per image, its boxes `[x1, y1, x2, y2]` normalised to the image (not clipped).
     pub boxes: Vec<Vec<[f32; 4]>>,
+    /// The same boxes packed for matching, on the host (pinned with the images).
+    pub targets: Targets,
     /// The dataset index of each image (after upstream's redraws of images that lost all faces).
     pub items: Vec<usize>,
 }
@@ -321,6 +324,7 @@ fn build_batch(
     Ok(Batch {
         index: k,
         images,
+        targets: Targets::host(&boxes, cfg.pin),
         boxes,
         items,
     })

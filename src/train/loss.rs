@@ -38,16 +38,16 @@ pub fn multibox(loc: &Tensor, conf: &Tensor, matched: &Matched) -> Loss {
     let conf = conf.to_kind(Kind::Float);
     let pos = &matched.positive;
     let (b, p) = (pos.size()[0], pos.size()[1]);
-    let zero = Tensor::zeros([], (Kind::Float, loc.device()));
+    let neg_mask = pos.logical_not();
 
     // Regression on positives only; elsewhere the difference is zero (and so is its gradient).
-    let diff = (&loc - &matched.loc).where_self(&pos.unsqueeze(2), &zero);
+    let diff = (&loc - &matched.loc).masked_fill(&neg_mask.unsqueeze(2), 0.0);
     let loss_loc = diff.smooth_l1_loss(&Tensor::zeros_like(&diff), Reduction::Sum, 1.0);
 
     // Hard negative mining on the per-prior confidence loss, positives set to 0.
     let target = pos.to_kind(Kind::Int64);
     let ce = cross_entropy(&conf, &target);
-    let mining = ce.detach().where_self(&pos.logical_not(), &zero);
+    let mining = ce.detach().masked_fill(pos, 0.0);
     let order = mining.argsort_stable(true, 1, true);
     let rank = Tensor::zeros([b, p], (Kind::Int64, loc.device())).scatter(
         1,
@@ -59,10 +59,13 @@ pub fn multibox(loc: &Tensor, conf: &Tensor, matched: &Matched) -> Loss {
     let num_pos = pos.sum_dim_intlist([1i64].as_slice(), true, Kind::Int64);
     let num_neg = (num_pos.shallow_clone() * NEG_POS_RATIO).clamp_max(p - 1);
     let neg = rank.lt_tensor(&num_neg);
-    let loss_conf = ce.where_self(&pos.logical_or(&neg), &zero).sum(Kind::Float);
+    let loss_conf = ce
+        .masked_fill(&pos.logical_or(&neg).logical_not(), 0.0)
+        .sum(Kind::Float);
 
     let n = num_pos.sum(Kind::Float);
-    let n = n.where_self(&n.gt(0.0), &Tensor::from(b as f32).to_device(loc.device()));
+    // Scalars enter as fills, never as host tensors: a host-to-device copy would wait for the GPU.
+    let n = n.masked_fill(&n.eq(0.0), b as f64);
     Loss {
         loc: loss_loc / &n,
         conf: loss_conf / &n,

@@ -40,21 +40,40 @@ pub struct Targets {
 }
 
 impl Targets {
-    /// Packs per-image normalised boxes and moves them to `device`.
-    pub fn new(per_image: &[Vec<[f32; 4]>], device: Device) -> Targets {
+    /// Packs per-image normalised boxes on the host, in page-locked memory when `pin` names a
+    /// CUDA device (the loader threads do this, so the copy to the device does not block).
+    pub fn host(per_image: &[Vec<[f32; 4]>], pin: Option<Device>) -> Targets {
         let flat: Vec<f32> = per_image.iter().flatten().flatten().copied().collect();
         let image: Vec<i64> = per_image
             .iter()
             .enumerate()
             .flat_map(|(i, b)| std::iter::repeat_n(i as i64, b.len()))
             .collect();
+        let mut boxes = Tensor::from_slice(&flat).view([image.len() as i64, 4]);
+        let mut image = Tensor::from_slice(&image);
+        if let Some(device) = pin {
+            boxes = boxes.pin_memory(device);
+            image = image.pin_memory(device);
+        }
         Targets {
-            boxes: Tensor::from_slice(&flat)
-                .view([image.len() as i64, 4])
-                .to_device(device),
-            image: Tensor::from_slice(&image).to_device(device),
+            boxes,
+            image,
             batch: per_image.len() as i64,
         }
+    }
+
+    /// The targets on `device`, copied without waiting when the host tensors are pinned.
+    pub fn to_device(&self, device: Device) -> Targets {
+        Targets {
+            boxes: self.boxes.to_device_(device, Kind::Float, true, false),
+            image: self.image.to_device_(device, Kind::Int64, true, false),
+            batch: self.batch,
+        }
+    }
+
+    /// Packs per-image normalised boxes on `device`.
+    pub fn new(per_image: &[Vec<[f32; 4]>], device: Device) -> Targets {
+        Targets::host(per_image, None).to_device(device)
     }
 }
 
@@ -113,7 +132,7 @@ pub fn match_priors(targets: &Targets, priors: &Tensor) -> Matched {
     let attains = overlaps.eq_tensor(&best_ov.index_select(0, &targets.image));
     let candidate = row_ids
         .expand([t, p], false)
-        .where_self(&attains, &Tensor::from(t).to_device(device));
+        .masked_fill(&attains.logical_not(), t);
     let mut best_box = Tensor::full([b, p], t, (Kind::Int64, device))
         .internal_scatter_reduce(0, &rows, &candidate, "amin", true);
 
@@ -142,7 +161,7 @@ pub fn match_priors(targets: &Targets, priors: &Tensor) -> Matched {
         .index_add(0, &targets.image, &well)
         .floor_divide_scalar(2);
     let stage2 = best_ov.gt(low).logical_and(&best_ov.lt(pos_th));
-    let ranked = best_ov.where_self(&stage2, &Tensor::from(0f32).to_device(device));
+    let ranked = best_ov.masked_fill(&stage2.logical_not(), 0.0);
     let order = ranked.argsort_stable(true, 1, true);
     let rank = Tensor::zeros([b, p], (Kind::Int64, device)).scatter(
         1,

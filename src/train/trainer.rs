@@ -7,11 +7,13 @@
 //! optimisation's inner evaluation is one [`Trainer::train_epoch`] plus one
 //! [`Trainer::validate`].
 //!
-//! A step: the uint8 batch goes to the device in one copy (non-blocking from pinned memory),
-//! becomes float RGB minus the mean there (channels-last on CUDA), runs forward (under autocast
-//! with `amp`), is matched and scored on the device, and back-propagates into the flat gradient
-//! buffer for one optimiser step. Loss values are read back one step late, so the host never
-//! waits for the step it just queued; a non-finite loss ends the epoch with [`NonFiniteLoss`].
+//! A step: the uint8 batch and its boxes go to the device in one copy each (non-blocking from
+//! pinned memory), the pixels become float RGB minus the mean there (channels-last on CUDA), the
+//! network runs (under autocast with `amp`), matching and the loss run on the device against
+//! priors made once per input size, and back-propagation fills the flat gradient buffer for one
+//! optimiser step. Nothing in a step copies from the host unpinned or reads a value back, so the
+//! host queues work without waiting for the GPU; loss values are read one step late, and a
+//! non-finite loss ends the epoch with [`NonFiniteLoss`].
 
 use std::fmt;
 use std::time::Instant;
@@ -21,9 +23,9 @@ use tch::{Device, Kind, Tensor};
 
 use super::data::{Batch, Loader};
 use super::loss::{Loss, multibox};
-use super::matching::{Targets, match_priors};
+use super::matching::match_priors;
 use super::optim::{FlatParams, GradScaler, OptimConfig, Optimizer};
-use crate::model::{Detector, RGB_MEAN};
+use crate::model::{Detector, RGB_MEAN, priors};
 
 /// Where and how the arithmetic runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +128,8 @@ pub struct Trainer {
     scaler: Option<GradScaler>,
     opts: DeviceOptions,
     mean: Tensor,
+    /// Priors on the device per input `(H, W)`, made once.
+    priors: std::cell::RefCell<Vec<((i64, i64), Tensor)>>,
 }
 
 impl Trainer {
@@ -145,6 +149,7 @@ impl Trainer {
             scaler,
             opts,
             mean,
+            priors: Default::default(),
         }
     }
 
@@ -213,12 +218,26 @@ impl Trainer {
         }
     }
 
+    /// The device priors of an input size, made on first use.
+    fn priors(&self, height: i64, width: i64, grids: &[(i64, i64)]) -> Tensor {
+        let mut cache = self.priors.borrow_mut();
+        if let Some((_, p)) = cache.iter().find(|(size, _)| *size == (height, width)) {
+            return p.shallow_clone();
+        }
+        let p = priors::prior_boxes(height, width, grids, self.detector.anchors())
+            .to_device(self.opts.device);
+        cache.push(((height, width), p.shallow_clone()));
+        p
+    }
+
     /// The loss of a batch; `train` selects BatchNorm's training mode.
     fn loss(&self, batch: &Batch, train: bool) -> Loss {
         let x = self.input(&batch.images);
-        let targets = Targets::new(&batch.boxes, self.opts.device);
-        let out = tch::autocast(self.opts.amp, || self.detector.forward_t(&x, train));
-        let matched = tch::no_grad(|| match_priors(&targets, &out.priors));
+        let targets = batch.targets.to_device(self.opts.device);
+        let out = tch::autocast(self.opts.amp, || self.detector.heads_t(&x, train));
+        let size = x.size();
+        let priors = self.priors(size[2], size[3], &out.grids);
+        let matched = tch::no_grad(|| match_priors(&targets, &priors));
         multibox(&out.loc, &out.conf, &matched)
     }
 
