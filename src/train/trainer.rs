@@ -135,6 +135,11 @@ pub struct Trainer {
 impl Trainer {
     /// Takes over `detector` (moved to the device) with a fresh optimiser.
     pub fn new(mut detector: Detector, optim: OptimConfig, opts: DeviceOptions) -> Trainer {
+        if opts.device.is_cuda() {
+            // Every step has the same shapes, so cuDNN's algorithm search pays off (upstream
+            // meant to set this too; its `cudnn.benckmark` typo left it off).
+            tch::Cuda::cudnn_set_benchmark(true);
+        }
         detector.var_store_mut().set_device(opts.device);
         let params = FlatParams::new(&detector, opts.channels_last);
         let optimizer = Optimizer::new(optim, &params);

@@ -20,6 +20,7 @@
 //!   (OpenCV's vectorised rounding and float INTER_AREA sums). The exact INTER_LINEAR of
 //!   `wider::resize` serves evaluation, where pixels must match; training only needs the kernel.
 
+use std::collections::VecDeque;
 use std::f64::consts::PI;
 use std::ops::Range;
 
@@ -528,14 +529,11 @@ fn separable(img: &RgbImage, x: Option<&Taps>, y: Option<&Taps>, passes: Passes)
             &id_y
         }
     };
-    let rows = y.input_span();
     let ow = x.count();
-    // Horizontal pass over the needed rows, into i32 (Pillow: already rounded to 8 bits).
-    let mut mid = vec![0i32; rows.len() * ow * 3];
     let half = 1i32 << (bits - 1);
-    for (r, row) in rows.clone().enumerate() {
+    // The horizontal pass of one source row, into i32 (Pillow: already rounded to 8 bits).
+    let horizontal = |row: usize, dst: &mut [i32]| {
         let src = &img.data[row * img.width * 3..(row + 1) * img.width * 3];
-        let dst = &mut mid[r * ow * 3..(r + 1) * ow * 3];
         for (o, d) in dst.chunks_exact_mut(3).enumerate() {
             let (s, n) = (x.start[o], x.len[o]);
             let w = &x.weights[o * x.ksize..o * x.ksize + n];
@@ -554,8 +552,10 @@ fn separable(img: &RgbImage, x: Option<&Taps>, y: Option<&Taps>, passes: Passes)
                 Passes::OpenCv => d.copy_from_slice(&acc),
             }
         }
-    }
-    // Vertical pass: row sums, vectorised over the output row. Both libraries accumulate in
+    };
+    // Vertical pass, output row by output row, over a sliding band of horizontally filtered
+    // source rows (each filtered once: the taps' first row never decreases), so memory stays
+    // small even for the 12,000-pixel rescales of the anchor crop. Both libraries accumulate in
     // 32-bit integers (OpenCV's 22 fractional bits fit: |sum| < 2^31 for its kernels).
     let oh = y.count();
     let mut out = vec![0u8; ow * oh * 3];
@@ -563,13 +563,24 @@ fn separable(img: &RgbImage, x: Option<&Taps>, y: Option<&Taps>, passes: Passes)
         Passes::Pil => (half, bits),
         Passes::OpenCv => (1i32 << (2 * bits - 1), 2 * bits),
     };
+    let mut band: VecDeque<(usize, Vec<i32>)> = VecDeque::new();
+    let mut spare: Vec<Vec<i32>> = Vec::new();
     let mut acc = vec![0i32; ow * 3];
     for (o, dst) in out.chunks_exact_mut(ow * 3).enumerate() {
-        let (s, n) = (y.start[o] - rows.start, y.len[o]);
+        let (s, n) = (y.start[o], y.len[o]);
+        while band.front().is_some_and(|(r, _)| *r < s) {
+            spare.extend(band.pop_front().map(|(_, buf)| buf));
+        }
+        let mut next = band.back().map_or(s, |(r, _)| r + 1);
+        while next < s + n {
+            let mut buf = spare.pop().unwrap_or_else(|| vec![0; ow * 3]);
+            horizontal(next, &mut buf);
+            band.push_back((next, buf));
+            next += 1;
+        }
         let w = &y.weights[o * y.ksize..o * y.ksize + n];
         acc.fill(round);
-        for (k, &wk) in w.iter().enumerate() {
-            let src = &mid[(s + k) * ow * 3..(s + k + 1) * ow * 3];
+        for ((_, src), &wk) in band.iter().zip(w) {
             for (a, &v) in acc.iter_mut().zip(src) {
                 *a = a.wrapping_add(v.wrapping_mul(wk));
             }
