@@ -210,7 +210,7 @@ pub fn run(
         let started = Instant::now();
         let mut images = 0usize;
         let mut curve = Vec::new();
-        let trained = trainer.train_epoch(loader, &lr, bn_train, &mut |s| {
+        let trained = trainer.train_epoch(loader, &lr, bn_train, opts.log_every, &mut |s| {
             task.add(s.images as u64);
             images += s.images;
             let last = s.batch + 1 == s.batches;

@@ -12,8 +12,8 @@
 //! network runs (under autocast with `amp`), matching and the loss run on the device against
 //! priors made once per input size, and back-propagation fills the flat gradient buffer for one
 //! optimiser step. Nothing in a step copies from the host unpinned or reads a value back, so the
-//! host queues work without waiting for the GPU; loss values are read one step late, and a
-//! non-finite loss ends the epoch with [`NonFiniteLoss`].
+//! host queues work without waiting for the GPU; loss values are read every few steps, all at
+//! once, and a non-finite loss ends the epoch with [`NonFiniteLoss`].
 
 use std::fmt;
 use std::time::Instant;
@@ -114,7 +114,7 @@ pub struct StepReport {
     pub images: usize,
     /// The learning rate used.
     pub lr: f64,
-    /// Batches whose loss has been read back (the loss is read one step late).
+    /// Batches whose loss has been read back (losses are read every few batches).
     pub settled: usize,
     /// Mean `L_loc + L_conf` of those batches (NaN before the first).
     pub running_loss: f64,
@@ -271,36 +271,29 @@ impl Trainer {
     }
 
     /// Trains on every batch of `loader`; `lr(i)` is the learning rate of the epoch's batch `i`.
-    /// `report` sees each batch (progress, logs) and may stop the epoch with an error.
+    /// Loss values are read back from the device every `read_every` batches (and at the end),
+    /// all at once, so the host does not wait for the device in between; a non-finite loss is
+    /// found there, with the batch it belongs to. `report` sees each batch (progress, logs) and
+    /// may stop the epoch with an error.
     pub fn train_epoch(
         &mut self,
         loader: Loader,
         lr: &dyn Fn(usize) -> f64,
         bn_train: bool,
+        read_every: usize,
         report: &mut dyn FnMut(StepReport) -> Result<()>,
     ) -> Result<EpochLoss> {
         let started = Instant::now();
         let batches = loader.len();
         let mut sum = EpochLoss::default();
-        let mut pending: Option<(usize, Loss)> = None;
-        let settle = |pending: Option<(usize, Loss)>, sum: &mut EpochLoss| -> Result<()> {
-            if let Some((batch, l)) = pending {
-                let (loc, conf) = (l.loc.double_value(&[]), l.conf.double_value(&[]));
-                if !loc.is_finite() || !conf.is_finite() {
-                    return Err(NonFiniteLoss { batch, loc, conf }.into());
-                }
-                sum.loc += loc;
-                sum.conf += conf;
-                sum.batches += 1;
-            }
-            Ok(())
-        };
+        let mut pending: Vec<(usize, Loss)> = Vec::new();
         for batch in loader {
             let batch = batch?;
             let rate = lr(batch.index);
-            let loss = self.train_step(&batch, rate, bn_train);
-            // Read the previous step's loss now that this one is queued behind it.
-            settle(pending.replace((batch.index, loss)), &mut sum)?;
+            pending.push((batch.index, self.train_step(&batch, rate, bn_train)));
+            if pending.len() >= read_every.max(1) || batch.index + 1 == batches {
+                settle(&mut pending, &mut sum)?;
+            }
             sum.images += batch.items.len();
             let running = if sum.batches > 0 {
                 (sum.loc + sum.conf) / sum.batches as f64
@@ -316,7 +309,7 @@ impl Trainer {
                 running_loss: running,
             })?;
         }
-        settle(pending.take(), &mut sum)?;
+        settle(&mut pending, &mut sum)?;
         Ok(finish(sum, started))
     }
 
@@ -340,6 +333,33 @@ impl Trainer {
         }
         Ok(finish(sum, started))
     }
+}
+
+/// Reads the pending loss values in one transfer, adds them to `sum`, and stops at the first
+/// non-finite one.
+fn settle(pending: &mut Vec<(usize, Loss)>, sum: &mut EpochLoss) -> Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let terms: Vec<Tensor> = pending
+        .iter()
+        .flat_map(|(_, l)| [l.loc.shallow_clone(), l.conf.shallow_clone()])
+        .collect();
+    let values = Vec::<f64>::try_from(
+        &Tensor::stack(&terms, 0)
+            .to_kind(Kind::Double)
+            .to_device(Device::Cpu),
+    )?;
+    for ((batch, _), v) in pending.drain(..).zip(values.chunks_exact(2)) {
+        let (loc, conf) = (v[0], v[1]);
+        if !loc.is_finite() || !conf.is_finite() {
+            return Err(NonFiniteLoss { batch, loc, conf }.into());
+        }
+        sum.loc += loc;
+        sum.conf += conf;
+        sum.batches += 1;
+    }
+    Ok(())
 }
 
 fn finish(mut sum: EpochLoss, started: Instant) -> EpochLoss {
