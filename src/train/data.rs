@@ -182,6 +182,15 @@ impl Dataset {
         self.items.is_empty()
     }
 
+    /// A random split into `int(fraction · len)` images and the rest, as the Bayesian
+    /// optimisation splits the training set 80/20 (`bayesian-optimization.md` §3; upstream's
+    /// permutation comes from an unseeded CUDA generator, so any fixed random split will do).
+    pub fn random_split(&self, fraction: f64, seed: u64) -> (Dataset, Dataset) {
+        let order = Rng::derive(seed, Stream::Split, 0, 0).permutation(self.len());
+        let n = ((fraction * self.len() as f64) as usize).min(self.len());
+        (self.subset(&order[..n]), self.subset(&order[n..]))
+    }
+
     /// The images at `indices`, in that order (a random split, or the first `n` for a quick run).
     pub fn subset(&self, indices: &[usize]) -> Dataset {
         Dataset {
@@ -602,6 +611,27 @@ mod tests {
             .unwrap_err();
         let text = format!("{err:#}");
         assert!(text.contains("img_1.jpg"), "{text}");
+    }
+
+    #[test]
+    fn a_random_split_partitions_the_images() {
+        let g = gt(&(0..10)
+            .map(|i| format!("0--Parade/{i}.jpg\n1\n1 1 5 5 0 0 0 0 0 0\n"))
+            .collect::<String>());
+        let ds = Dataset::from_ground_truth(&g, Path::new("/i"));
+        let (a, b) = ds.random_split(0.8, 3);
+        assert_eq!((a.len(), b.len()), (8, 2));
+        let mut all: Vec<_> = a
+            .items
+            .iter()
+            .chain(&b.items)
+            .map(|i| i.path.clone())
+            .collect();
+        all.sort();
+        let mut want: Vec<_> = ds.items.iter().map(|i| i.path.clone()).collect();
+        want.sort();
+        assert_eq!(all, want);
+        assert_eq!(ds.random_split(0.8, 3), (a, b));
     }
 
     #[test]

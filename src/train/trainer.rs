@@ -163,7 +163,9 @@ impl Trainer {
         &self.detector
     }
 
-    /// The model, mutably (pruning edits weights in place; they stay in the flat buffer).
+    /// The model, mutably. Edit weights in place (`copy_`, `fill_`, `Detector::load_state_dict`),
+    /// as pruning does: the variables are views of the optimiser's flat buffer, and replacing a
+    /// variable's storage would take it out of training.
     pub fn detector_mut(&mut self) -> &mut Detector {
         &mut self.detector
     }
