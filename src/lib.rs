@@ -13,6 +13,7 @@
 //! * [`imageio`]: the RGB image type shared by detection, evaluation and training, and its codecs.
 //! * [`wider`]: WIDER FACE ground truth, the upstream inference protocol and AP evaluation.
 //! * [`export`]: EResFD as TorchScript and a lite-interpreter file for mobile apps.
+//! * [`train`]: WIDER FACE training: data, augmentation, anchor matching, loss, optimisers, runs.
 //! * [`prune`]: layer groups and the Bayesian optimisation of their pruning rates.
 //! * [`report`]: what we write for people and machines: drawings, tables, JSON, plots.
 //! * [`check`]: the drift check CI runs: hashes, measured numbers and APs against `zoo.yaml`.
@@ -28,6 +29,7 @@ pub mod model;
 pub mod progress;
 pub mod prune;
 pub mod report;
+pub mod train;
 pub mod wider;
 pub mod zoo;
 

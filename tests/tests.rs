@@ -13,5 +13,6 @@ mod fetch;
 mod models;
 mod server;
 mod tables;
+mod train;
 mod util;
 mod zoo;

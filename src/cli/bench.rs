@@ -4,6 +4,7 @@
 //! * `bench eval`: the WIDER FACE AP evaluation on the full-val synthetic predictions fixture
 //!   (3,226 files), stage by stage. Upstream's `evaluation.py` needs about 40 s for it on the
 //!   project's 2-core machines; the goal is under 0.2 s.
+//! * `bench train`: training images/s (`bench_train`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,8 @@ enum Bench {
     /// Time the AP evaluation (read predictions, load ground truth, evaluate) on the full-val
     /// synthetic predictions.
     Eval(EvalBench),
+    /// Training throughput: data loading alone, and training steps fed by the loader.
+    Train(super::bench_train::TrainBench),
 }
 
 #[derive(Args)]
@@ -59,6 +62,7 @@ impl BenchArgs {
     pub fn run(self, global: &Global) -> Result<ExitCode> {
         match self.what {
             Bench::Eval(args) => args.run(global),
+            Bench::Train(args) => args.run(global),
         }
     }
 }

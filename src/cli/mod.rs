@@ -11,11 +11,13 @@ use bfpgm::fetch::{FetchOptions, Mirror};
 use bfpgm::zoo::Zoo;
 
 mod bench;
+mod bench_train;
 mod check;
 mod detect;
 mod eval;
 mod export;
 mod fetch;
+mod pretrain;
 mod tables;
 mod verify;
 mod zoo;
@@ -89,6 +91,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Export an EResFD model as TorchScript and a lite-interpreter file for mobile apps.
     Export(export::ExportArgs),
+    /// Pre-train EResFD or EXTD on WIDER FACE as upstream does.
+    Pretrain(Box<pretrain::PretrainArgs>),
 }
 
 impl Cli {
@@ -104,6 +108,7 @@ impl Cli {
             Command::Tables(args) => args.run(&self.global),
             Command::Check(args) => args.run(&self.global),
             Command::Export(args) => args.run(&self.global),
+            Command::Pretrain(args) => args.run(&self.global),
         }
     }
 }

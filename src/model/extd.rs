@@ -80,7 +80,8 @@ impl InvertedResidual {
             let at = ops.len();
             ops.push(Op::Act(PRelu::new(&seq.sub(at))));
         };
-        // The depthwise bias has no Xavier re-initialisation upstream: PyTorch's default.
+        // Upstream zeroes this bias: `weights_init` (and MobileFaceNet's own initialisation) set
+        // every conv bias to 0, which `ConvInit::XavierUniform` does.
         let depthwise = ConvSpec::plain(hidden, hidden, 3, stride)
             .depthwise()
             .with_bias();

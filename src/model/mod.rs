@@ -285,10 +285,7 @@ impl Detector {
     /// The network's raw output for a batch `x` `[B, 3, H, W]` with priors for its `H × W`;
     /// `train` selects BatchNorm's training mode (batch statistics, running-statistics updates).
     pub fn forward_t(&self, x: &Tensor, train: bool) -> RawOutput {
-        let heads = match &self.net {
-            Network::Eresfd(n) => n.forward_t(x, train),
-            Network::Extd(n) => n.forward_t(x, train),
-        };
+        let heads = self.heads_t(x, train);
         let size = x.size();
         let anchors = self.anchors();
         debug_assert_eq!(heads.grids, anchors.level_sizes(size[2], size[3]));
@@ -298,6 +295,16 @@ impl Detector {
             loc: heads.loc,
             conf: heads.conf,
             priors,
+        }
+    }
+
+    /// The heads' outputs for a batch, without priors: for callers that make the priors once per
+    /// input size (training), since priors are built on the host and copying them to a GPU
+    /// every step would make the host wait for it.
+    pub fn heads_t(&self, x: &Tensor, train: bool) -> HeadOutput {
+        match &self.net {
+            Network::Eresfd(n) => n.forward_t(x, train),
+            Network::Extd(n) => n.forward_t(x, train),
         }
     }
 

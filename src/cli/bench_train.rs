@@ -1,0 +1,204 @@
+//! `reproduce bench train`: training throughput in images per second, for the data pipeline
+//! alone (decode + augment + batch, all worker threads) and for full training steps with the
+//! pipeline feeding them, on the CPU or CUDA. Upstream's PyTorch pre-training of EResFD runs at
+//! about 141 images/s on one H100 (batch 16, 640 × 640); the goal on the same GPU is 5× that,
+//! data loading included.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Args;
+
+use super::Global;
+use bfpgm::device::{self, DeviceChoice};
+use bfpgm::model::{Detector, priors};
+use bfpgm::train::augment::AugmentConfig;
+use bfpgm::train::data::{Batch, Dataset, Loader, LoaderConfig, Mode, Split, WiderDir, shuffled};
+use bfpgm::train::optim::OptimConfig;
+use bfpgm::train::{DeviceOptions, Trainer};
+use bfpgm::zoo::Arch;
+
+/// Upstream's EResFD pre-training throughput on one H100 (images/s, batch 16, 640 × 640).
+const UPSTREAM_H100: f64 = 141.0;
+/// The goal: this many times upstream on the same GPU.
+const GOAL_FACTOR: f64 = 5.0;
+
+/// Arguments of `reproduce bench train`.
+#[derive(Args)]
+pub struct TrainBench {
+    /// Where the network runs: cpu, cuda or auto.
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+    /// Images per batch.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Timed batches of each measurement.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Untimed batches before each measurement.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Loader threads [default: the CPU count, at most 16].
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Mixed precision (CUDA).
+    #[arg(long)]
+    amp: bool,
+    /// Side of the square input.
+    #[arg(long, default_value_t = 640)]
+    input_size: usize,
+    /// WIDER root with WIDER_train/ [default: <data-dir>/WIDER-mini, `reproduce fetch wider-mini`].
+    #[arg(long, value_name = "DIR")]
+    wider: Option<PathBuf>,
+}
+
+/// Batches from consecutive epochs, without end.
+struct Endless {
+    ds: Arc<Dataset>,
+    mode: Mode,
+    cfg: LoaderConfig,
+    epoch: u64,
+    loader: Loader,
+}
+
+impl Endless {
+    fn new(ds: Arc<Dataset>, mode: Mode, cfg: LoaderConfig) -> Endless {
+        let loader = Loader::start(
+            ds.clone(),
+            shuffled(ds.len(), 0, 0),
+            mode.clone(),
+            0,
+            0,
+            cfg,
+        );
+        Endless {
+            ds,
+            mode,
+            cfg,
+            epoch: 0,
+            loader,
+        }
+    }
+
+    fn next_batch(&mut self) -> Result<Batch> {
+        loop {
+            if let Some(b) = self.loader.next() {
+                return b;
+            }
+            self.epoch += 1;
+            let order = shuffled(self.ds.len(), 0, self.epoch);
+            self.loader = Loader::start(
+                self.ds.clone(),
+                order,
+                self.mode.clone(),
+                0,
+                self.epoch,
+                self.cfg,
+            );
+        }
+    }
+}
+
+impl TrainBench {
+    /// Runs both measurements and prints them.
+    pub fn run(self, global: &Global) -> Result<ExitCode> {
+        let resolved = device::resolve(self.device);
+        if let Some(note) = &resolved.note {
+            eprintln!("{note}");
+        }
+        let dev = resolved.device;
+        let root = self
+            .wider
+            .clone()
+            .unwrap_or_else(|| global.data_dir.join("WIDER-mini"));
+        let ds = Arc::new(Dataset::load(&WiderDir::at(&root), Split::Train)?);
+        let workers = self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .min(16)
+        });
+        let cfg = LoaderConfig {
+            batch_size: self.batch,
+            workers,
+            prefetch: 2 * workers,
+            pin: dev.is_cuda().then_some(dev),
+        };
+        let mode = Mode::Train(AugmentConfig::upstream(
+            self.input_size,
+            &priors::ERESFD.sizes,
+        ));
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "bench train: EResFD, batch {}, {}x{}, {} loader threads, {} images in {}",
+            self.batch,
+            self.input_size,
+            self.input_size,
+            workers,
+            ds.len(),
+            root.display()
+        )?;
+
+        // Data loading alone.
+        let mut batches = Endless::new(ds.clone(), mode.clone(), cfg);
+        for _ in 0..self.warmup {
+            batches.next_batch()?;
+        }
+        let t0 = Instant::now();
+        let mut images = 0;
+        for _ in 0..self.steps {
+            images += batches.next_batch()?.items.len();
+        }
+        let loading = images as f64 / t0.elapsed().as_secs_f64();
+        drop(batches);
+        writeln!(out, "data loading:    {loading:8.1} images/s")?;
+
+        // Full training steps, fed by the loader.
+        tch::manual_seed(0);
+        let mut opts = DeviceOptions::on(dev);
+        opts.amp = self.amp && dev.is_cuda();
+        let mut trainer = Trainer::new(
+            Detector::new(Arch::Eresfd, tch::Device::Cpu),
+            OptimConfig::ERESFD_PRETRAIN,
+            opts,
+        );
+        let mut batches = Endless::new(ds, mode, cfg);
+        for _ in 0..self.warmup {
+            let l = trainer.train_step(&batches.next_batch()?, 1e-3, true);
+            l.loc.double_value(&[]);
+        }
+        let t0 = Instant::now();
+        let mut images = 0;
+        let mut last = None;
+        for _ in 0..self.steps {
+            let b = batches.next_batch()?;
+            images += b.items.len();
+            last = Some(trainer.train_step(&b, 1e-3, true));
+        }
+        if let Some(l) = last {
+            // Waits for the device to finish the queued steps.
+            l.loc.double_value(&[]);
+        }
+        let training = images as f64 / t0.elapsed().as_secs_f64();
+        writeln!(
+            out,
+            "training steps:  {training:8.1} images/s ({}{})",
+            if dev.is_cuda() { "cuda" } else { "cpu" },
+            if opts.amp { ", amp" } else { "" }
+        )?;
+        if dev.is_cuda() {
+            let goal = UPSTREAM_H100 * GOAL_FACTOR;
+            writeln!(
+                out,
+                "upstream PyTorch on one H100: about {UPSTREAM_H100} images/s; goal on the same \
+                 GPU: {goal:.0} images/s ({})",
+                if training >= goal { "met" } else { "MISSED" }
+            )?;
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}

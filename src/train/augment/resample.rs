@@ -1,0 +1,695 @@
+//! The resizes of the augmentation pipeline: Pillow's `Image.resize` filters and OpenCV's
+//! `cv2.resize` interpolations, on 8-bit RGB images.
+//!
+//! Both libraries resample separably: each output column (then row) is a weighted sum of a few
+//! input columns (rows), with weights in fixed point. This module builds those weights per axis
+//! ([`Taps`]) the way each library does and runs the two passes. Only the requested window of the
+//! output is computed: the data-anchor-sampling crop (`training.md` §2.3, step 5) scales a whole
+//! image by up to ~100× and then keeps a 640 × 640 window, so computing the full
+//! `cv2.resize` result (up to 12,000² pixels) would be wasted work.
+//!
+//! * Pillow 9.4 (`Resample.c`): filter supports widened by the downscaling factor (antialiasing),
+//!   taps clipped to the image and renormalised, 22-bit weights, an 8-bit image between the two
+//!   passes; NEAREST through `ImagingScaleAffine`. Bit for bit with Pillow 9.4.0 (checked while
+//!   writing this on random images, all five filters, up- and downscaling).
+//! * OpenCV 4.8 (`resize.cpp`, generic path): fixed support (2, 4 or 8 taps, no antialiasing),
+//!   `(x + 0.5)·scale − 0.5` source positions, replicated borders, 11-bit weights per pass;
+//!   INTER_AREA averages exact pixel overlaps when shrinking and uses its own bilinear weights
+//!   when enlarging; INTER_NEAREST is `floor(x / f)`. Checked against opencv-python 4.8.0:
+//!   NEAREST and LANCZOS4 bit for bit; LINEAR, CUBIC and AREA within one unit in some pixels
+//!   (OpenCV's vectorised rounding and float INTER_AREA sums). The exact INTER_LINEAR of
+//!   `wider::resize` serves evaluation, where pixels must match; training only needs the kernel.
+
+use std::collections::VecDeque;
+use std::f64::consts::PI;
+use std::ops::Range;
+
+use crate::imageio::RgbImage;
+
+/// Pillow's resampling filters, in the order upstream lists them for the final resize.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PilFilter {
+    /// `Image.BILINEAR`.
+    Bilinear,
+    /// `Image.HAMMING`.
+    Hamming,
+    /// `Image.NEAREST`.
+    Nearest,
+    /// `Image.BICUBIC`.
+    Bicubic,
+    /// `Image.LANCZOS`.
+    Lanczos,
+}
+
+impl PilFilter {
+    /// Upstream's list for `np.random.randint(0, 5)` (`training.md` §2.1, step 4).
+    pub const UPSTREAM: [PilFilter; 5] = [
+        PilFilter::Bilinear,
+        PilFilter::Hamming,
+        PilFilter::Nearest,
+        PilFilter::Bicubic,
+        PilFilter::Lanczos,
+    ];
+}
+
+/// OpenCV's interpolations, in the order upstream lists them for the anchor-sampling rescale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CvInterp {
+    /// `cv2.INTER_LINEAR`.
+    Linear,
+    /// `cv2.INTER_CUBIC` (A = −0.75).
+    Cubic,
+    /// `cv2.INTER_AREA`.
+    Area,
+    /// `cv2.INTER_NEAREST`.
+    Nearest,
+    /// `cv2.INTER_LANCZOS4` (8 taps).
+    Lanczos4,
+}
+
+impl CvInterp {
+    /// Upstream's list for `random.choice` (`training.md` §2.3, step 5).
+    pub const UPSTREAM: [CvInterp; 5] = [
+        CvInterp::Linear,
+        CvInterp::Cubic,
+        CvInterp::Area,
+        CvInterp::Nearest,
+        CvInterp::Lanczos4,
+    ];
+}
+
+/// Pillow's `PRECISION_BITS` (32 − 8 − 2).
+const PIL_BITS: u32 = 22;
+/// OpenCV's `INTER_RESIZE_COEF_BITS`.
+const CV_BITS: u32 = 11;
+
+/// How the two passes combine: Pillow rounds each pass to 8 bits, OpenCV keeps the horizontal
+/// sums and rounds once at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Passes {
+    Pil,
+    OpenCv,
+}
+
+/// The weights of one axis for a range of output coordinates: output `o` reads input
+/// `start[o] .. start[o] + len[o]` with `weights[o·ksize ..]` (fixed point).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Taps {
+    ksize: usize,
+    start: Vec<usize>,
+    len: Vec<usize>,
+    weights: Vec<i32>,
+}
+
+impl Taps {
+    fn new(ksize: usize, count: usize) -> Taps {
+        Taps {
+            ksize,
+            start: Vec::with_capacity(count),
+            len: Vec::with_capacity(count),
+            weights: Vec::with_capacity(count * ksize),
+        }
+    }
+
+    /// Adds an output coordinate reading `start..start + w.len()` with float weights.
+    fn push(&mut self, start: usize, w: &[f64], to_fixed: impl Fn(f64) -> i32) {
+        debug_assert!(w.len() <= self.ksize);
+        self.start.push(start);
+        self.len.push(w.len());
+        self.weights.extend(w.iter().map(|&x| to_fixed(x)));
+        self.weights
+            .extend(std::iter::repeat_n(0, self.ksize - w.len()));
+    }
+
+    /// Adds an output coordinate reading `start..start + w.len()` with OpenCV-style taps whose
+    /// indices may leave `0..size` (replicated border): weights of clamped taps are merged.
+    fn push_clamped(&mut self, first: i64, w: &[f64], size: usize) {
+        let last = size as i64 - 1;
+        let lo = first.clamp(0, last) as usize;
+        let hi = (first + w.len() as i64 - 1).clamp(0, last) as usize;
+        let mut merged = vec![0i32; hi - lo + 1];
+        for (k, &x) in w.iter().enumerate() {
+            let i = (first + k as i64).clamp(0, last) as usize;
+            merged[i - lo] += cv_fixed(x);
+        }
+        self.start.push(lo);
+        self.len.push(merged.len());
+        self.weights.extend_from_slice(&merged);
+        self.weights
+            .extend(std::iter::repeat_n(0, self.ksize - merged.len()));
+    }
+
+    /// The input range all outputs read, to limit the first pass to the rows the second needs.
+    fn input_span(&self) -> Range<usize> {
+        let lo = self.start.iter().copied().min().unwrap_or(0);
+        let hi = self
+            .start
+            .iter()
+            .zip(&self.len)
+            .map(|(s, l)| s + l)
+            .max()
+            .unwrap_or(0);
+        lo..hi.max(lo)
+    }
+
+    fn count(&self) -> usize {
+        self.start.len()
+    }
+}
+
+/// `saturate_cast<short>(x · 2048)`.
+fn cv_fixed(x: f64) -> i32 {
+    ((x as f32) * (1 << CV_BITS) as f32)
+        .round_ties_even()
+        .clamp(i16::MIN as f32, i16::MAX as f32) as i32
+}
+
+/// Pillow's `normalize_coeffs_8bpc`.
+fn pil_fixed(x: f64) -> i32 {
+    let s = x * (1u64 << PIL_BITS) as f64;
+    if x < 0.0 {
+        (s - 0.5) as i32
+    } else {
+        (s + 0.5) as i32
+    }
+}
+
+fn sinc(x: f64) -> f64 {
+    if x == 0.0 {
+        1.0
+    } else {
+        let x = x * PI;
+        x.sin() / x
+    }
+}
+
+impl PilFilter {
+    fn support(self) -> f64 {
+        match self {
+            PilFilter::Nearest => 0.0,
+            PilFilter::Bilinear | PilFilter::Hamming => 1.0,
+            PilFilter::Bicubic => 2.0,
+            PilFilter::Lanczos => 3.0,
+        }
+    }
+
+    /// The filters of `Resample.c`, arithmetic included (`0.54f` is a float literal there).
+    fn weight(self, x: f64) -> f64 {
+        let ax = x.abs();
+        match self {
+            PilFilter::Nearest => unreachable!("nearest has no filter"),
+            PilFilter::Bilinear => (1.0 - ax).max(0.0),
+            PilFilter::Hamming => {
+                if ax == 0.0 {
+                    1.0
+                } else if ax >= 1.0 {
+                    0.0
+                } else {
+                    let y = ax * PI;
+                    y.sin() / y * (0.54f32 as f64 + 0.46f32 as f64 * y.cos())
+                }
+            }
+            PilFilter::Bicubic => {
+                let a = -0.5;
+                if ax < 1.0 {
+                    ((a + 2.0) * ax - (a + 3.0)) * ax * ax + 1.0
+                } else if ax < 2.0 {
+                    (((ax - 5.0) * ax + 8.0) * ax - 4.0) * a
+                } else {
+                    0.0
+                }
+            }
+            PilFilter::Lanczos => {
+                if (-3.0..3.0).contains(&x) {
+                    sinc(x) * sinc(x / 3.0)
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+
+    /// Pillow's `precompute_coeffs` for the outputs in `outs` of an `inp → out` resize.
+    fn taps(self, inp: usize, out: usize, outs: Range<usize>) -> Taps {
+        if self == PilFilter::Nearest {
+            // ImagingScaleAffine: the source position advances by in/out from in/out · 0.5.
+            let a = inp as f64 / out as f64;
+            let mut taps = Taps::new(1, outs.len());
+            let mut pos = a * 0.5;
+            for o in 0..outs.end {
+                if o >= outs.start {
+                    let i = (pos as usize).min(inp - 1);
+                    taps.push(i, &[1.0], |_| 1 << PIL_BITS);
+                }
+                pos += a;
+            }
+            return taps;
+        }
+        let scale = inp as f64 / out as f64;
+        let filterscale = scale.max(1.0);
+        let support = self.support() * filterscale;
+        let ksize = support.ceil() as usize * 2 + 1;
+        let mut taps = Taps::new(ksize, outs.len());
+        let mut w = Vec::with_capacity(ksize);
+        for o in outs {
+            let center = (o as f64 + 0.5) * scale;
+            let xmin = ((center - support + 0.5) as i64).max(0) as usize;
+            let xmax = ((center + support + 0.5) as i64).min(inp as i64) as usize;
+            w.clear();
+            w.extend((xmin..xmax).map(|x| self.weight((x as f64 - center + 0.5) / filterscale)));
+            let total: f64 = w.iter().sum();
+            if total != 0.0 {
+                w.iter_mut().for_each(|x| *x /= total);
+            }
+            taps.push(xmin, &w, pil_fixed);
+        }
+        taps
+    }
+}
+
+/// OpenCV's `interpolateCubic` (A = −0.75), in float as OpenCV computes it.
+fn cubic_weights(x: f32) -> [f64; 4] {
+    let a = -0.75f32;
+    let c0 = ((a * (x + 1.0) - 5.0 * a) * (x + 1.0) + 8.0 * a) * (x + 1.0) - 4.0 * a;
+    let c1 = ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0;
+    let c2 = ((a + 2.0) * (1.0 - x) - (a + 3.0)) * (1.0 - x) * (1.0 - x) + 1.0;
+    let c3 = 1.0 - c0 - c1 - c2;
+    [c0 as f64, c1 as f64, c2 as f64, c3 as f64]
+}
+
+/// OpenCV's `interpolateLanczos4`.
+fn lanczos4_weights(x: f32) -> [f64; 8] {
+    let s45 = std::f64::consts::FRAC_1_SQRT_2;
+    let cs = [
+        (1.0, 0.0),
+        (-s45, -s45),
+        (0.0, 1.0),
+        (s45, -s45),
+        (-1.0, 0.0),
+        (s45, s45),
+        (0.0, -1.0),
+        (-s45, s45),
+    ];
+    let y0 = -(x as f64 + 3.0) * PI * 0.25;
+    let (s0, c0) = (y0.sin(), y0.cos());
+    let mut w = [0f32; 8];
+    let mut sum = 0f32;
+    for (i, (a, b)) in cs.iter().enumerate() {
+        let y0_ = x + 3.0 - i as f32;
+        w[i] = if y0_.abs() >= f32::EPSILON {
+            let y = -(y0_ as f64) * PI * 0.25;
+            ((a * s0 + b * c0) / (y * y)) as f32
+        } else {
+            1e30
+        };
+        sum += w[i];
+    }
+    let inv = 1.0 / sum;
+    w.map(|v| (v * inv) as f64)
+}
+
+impl CvInterp {
+    /// The interpolation OpenCV actually uses: INTER_LINEAR becomes INTER_AREA for an exact
+    /// halving.
+    fn effective(self, f: f64) -> CvInterp {
+        if self == CvInterp::Linear && f == 0.5 {
+            CvInterp::Area
+        } else {
+            self
+        }
+    }
+
+    /// The taps of `cv::resize` for the outputs in `outs` of a resize of `inp` pixels by factor `f`
+    /// (`inv_scale`; OpenCV maps through `1/f`, not `inp/out`).
+    fn taps(self, inp: usize, f: f64, outs: Range<usize>) -> Taps {
+        let scale = 1.0 / f;
+        match self {
+            CvInterp::Nearest => {
+                let mut taps = Taps::new(1, outs.len());
+                for o in outs {
+                    let i = ((o as f64 * scale).floor() as usize).min(inp - 1);
+                    taps.push(i, &[1.0], |_| 1 << CV_BITS);
+                }
+                taps
+            }
+            CvInterp::Area if scale >= 1.0 => {
+                // computeResizeAreaTab: the exact overlap of each input pixel with the cell.
+                let mut taps = Taps::new(scale.ceil() as usize + 2, outs.len());
+                let mut w = Vec::new();
+                for o in outs {
+                    let fsx1 = o as f64 * scale;
+                    let fsx2 = fsx1 + scale;
+                    let cell = scale.min(inp as f64 - fsx1);
+                    let sx2 = (fsx2.floor() as usize).min(inp - 1);
+                    let sx1 = (fsx1.ceil() as usize).min(sx2);
+                    w.clear();
+                    let mut first = sx1;
+                    if sx1 as f64 - fsx1 > 1e-3 {
+                        first = sx1 - 1;
+                        w.push((sx1 as f64 - fsx1) / cell);
+                    }
+                    w.extend((sx1..sx2).map(|_| 1.0 / cell));
+                    if fsx2 - sx2 as f64 > 1e-3 {
+                        w.push((fsx2 - sx2 as f64).min(1.0).min(cell) / cell);
+                    }
+                    taps.push(first, &w, cv_fixed);
+                }
+                taps
+            }
+            _ => {
+                let ksize = match self {
+                    CvInterp::Cubic => 4,
+                    CvInterp::Lanczos4 => 8,
+                    _ => 2,
+                };
+                let half = ksize as i64 / 2;
+                let mut taps = Taps::new(ksize, outs.len());
+                for o in outs {
+                    let (mut sx, mut fx);
+                    if self == CvInterp::Area {
+                        // Enlarging with INTER_AREA: OpenCV's own bilinear weights.
+                        sx = (o as f64 * scale).floor() as i64;
+                        fx = ((o + 1) as f64 - (sx + 1) as f64 * f) as f32;
+                        fx = if fx <= 0.0 { 0.0 } else { fx - fx.floor() };
+                    } else {
+                        let pos = ((o as f64 + 0.5) * scale - 0.5) as f32;
+                        sx = pos.floor() as i64;
+                        fx = pos - sx as f32;
+                    }
+                    let w: Vec<f64> = match self {
+                        CvInterp::Cubic => cubic_weights(fx).to_vec(),
+                        CvInterp::Lanczos4 => lanczos4_weights(fx).to_vec(),
+                        _ => {
+                            if sx < 0 {
+                                (sx, fx) = (0, 0.0);
+                            }
+                            if sx >= inp as i64 - 1 {
+                                (sx, fx) = (inp as i64 - 1, 0.0);
+                            }
+                            vec![1.0 - fx as f64, fx as f64]
+                        }
+                    };
+                    taps.push_clamped(sx - half + 1, &w, inp);
+                }
+                taps
+            }
+        }
+    }
+}
+
+/// A rectangle of output pixels: columns `x0..x0 + width`, rows `y0..y0 + height`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// First column.
+    pub x0: usize,
+    /// First row.
+    pub y0: usize,
+    /// Number of columns.
+    pub width: usize,
+    /// Number of rows.
+    pub height: usize,
+}
+
+impl Window {
+    /// The whole of a `width × height` image.
+    pub fn full(width: usize, height: usize) -> Window {
+        Window {
+            x0: 0,
+            y0: 0,
+            width,
+            height,
+        }
+    }
+}
+
+/// `img.resize((width, height), filter)` with Pillow 9.4 (an unchanged size returns a copy, as
+/// Pillow does).
+pub fn pil_resize(img: &RgbImage, width: usize, height: usize, filter: PilFilter) -> RgbImage {
+    if (width, height) == (img.width, img.height) {
+        return img.clone();
+    }
+    let x = (width != img.width).then(|| filter.taps(img.width, width, 0..width));
+    let y = (height != img.height).then(|| filter.taps(img.height, height, 0..height));
+    separable(img, x.as_ref(), y.as_ref(), Passes::Pil)
+}
+
+/// The pixels in `window` of `cv2.resize(img, None, fx=f, fy=f, interpolation)`, whose full size
+/// is [`crate::wider::resize::output_size`]. An unchanged size returns the window of the
+/// source, as OpenCV copies the image then.
+pub fn cv_resize_window(img: &RgbImage, f: f64, interp: CvInterp, window: Window) -> RgbImage {
+    let (ow, oh) = crate::wider::resize::output_size(img.width, img.height, f, f);
+    assert!(
+        window.x0 + window.width <= ow && window.y0 + window.height <= oh,
+        "window {window:?} outside the {ow}x{oh} result"
+    );
+    let interp = interp.effective(f);
+    let xs = window.x0..window.x0 + window.width;
+    let ys = window.y0..window.y0 + window.height;
+    if (ow, oh) == (img.width, img.height) {
+        return crop(img, window);
+    }
+    let x = interp.taps(img.width, f, xs);
+    let y = interp.taps(img.height, f, ys);
+    separable(img, Some(&x), Some(&y), Passes::OpenCv)
+}
+
+/// The source pixels that [`cv_resize_window`] reads for `window` of a `width × height` image.
+pub fn cv_source_region(
+    width: usize,
+    height: usize,
+    f: f64,
+    interp: CvInterp,
+    window: Window,
+) -> Window {
+    if crate::wider::resize::output_size(width, height, f, f) == (width, height) {
+        return window;
+    }
+    let interp = interp.effective(f);
+    let xs = interp
+        .taps(width, f, window.x0..window.x0 + window.width)
+        .input_span();
+    let ys = interp
+        .taps(height, f, window.y0..window.y0 + window.height)
+        .input_span();
+    Window {
+        x0: xs.start,
+        y0: ys.start,
+        width: xs.len(),
+        height: ys.len(),
+    }
+}
+
+/// The pixels of `img` in `window`.
+pub fn crop(img: &RgbImage, window: Window) -> RgbImage {
+    let mut data = Vec::with_capacity(window.width * window.height * 3);
+    for row in window.y0..window.y0 + window.height {
+        let start = (row * img.width + window.x0) * 3;
+        data.extend_from_slice(&img.data[start..start + window.width * 3]);
+    }
+    RgbImage::new(window.width, window.height, data).expect("sized for the window")
+}
+
+/// Writes `part` into `img` with its top-left corner at `(x0, y0)`.
+pub fn paste(img: &mut RgbImage, part: &RgbImage, x0: usize, y0: usize) {
+    for row in 0..part.height {
+        let dst = ((y0 + row) * img.width + x0) * 3;
+        img.data[dst..dst + part.width * 3]
+            .copy_from_slice(&part.data[row * part.width * 3..(row + 1) * part.width * 3]);
+    }
+}
+
+/// Identity taps over `0..n` (an axis that is not resized).
+fn identity(n: usize, bits: u32) -> Taps {
+    let mut taps = Taps::new(1, n);
+    for i in 0..n {
+        taps.push(i, &[1.0], |_| 1 << bits);
+    }
+    taps
+}
+
+/// Runs the horizontal pass (on the rows the vertical pass reads), then the vertical one.
+fn separable(img: &RgbImage, x: Option<&Taps>, y: Option<&Taps>, passes: Passes) -> RgbImage {
+    let bits = match passes {
+        Passes::Pil => PIL_BITS,
+        Passes::OpenCv => CV_BITS,
+    };
+    let id_x;
+    let x = match x {
+        Some(t) => t,
+        None => {
+            id_x = identity(img.width, bits);
+            &id_x
+        }
+    };
+    let id_y;
+    let y = match y {
+        Some(t) => t,
+        None => {
+            id_y = identity(img.height, bits);
+            &id_y
+        }
+    };
+    let ow = x.count();
+    let half = 1i32 << (bits - 1);
+    // The horizontal pass of one source row, into i32 (Pillow: already rounded to 8 bits).
+    let horizontal = |row: usize, dst: &mut [i32]| {
+        let src = &img.data[row * img.width * 3..(row + 1) * img.width * 3];
+        for (o, d) in dst.chunks_exact_mut(3).enumerate() {
+            let (s, n) = (x.start[o], x.len[o]);
+            let w = &x.weights[o * x.ksize..o * x.ksize + n];
+            let mut acc = [0i32; 3];
+            for (p, &wk) in src[s * 3..(s + n) * 3].chunks_exact(3).zip(w) {
+                acc[0] += p[0] as i32 * wk;
+                acc[1] += p[1] as i32 * wk;
+                acc[2] += p[2] as i32 * wk;
+            }
+            match passes {
+                Passes::Pil => {
+                    for (d, a) in d.iter_mut().zip(acc) {
+                        *d = ((a + half) >> bits).clamp(0, 255);
+                    }
+                }
+                Passes::OpenCv => d.copy_from_slice(&acc),
+            }
+        }
+    };
+    // Vertical pass, output row by output row, over a sliding band of horizontally filtered
+    // source rows (each filtered once: the taps' first row never decreases), so memory stays
+    // small even for the 12,000-pixel rescales of the anchor crop. Both libraries accumulate in
+    // 32-bit integers (OpenCV's 22 fractional bits fit: |sum| < 2^31 for its kernels).
+    let oh = y.count();
+    let mut out = vec![0u8; ow * oh * 3];
+    let (round, shift) = match passes {
+        Passes::Pil => (half, bits),
+        Passes::OpenCv => (1i32 << (2 * bits - 1), 2 * bits),
+    };
+    let mut band: VecDeque<(usize, Vec<i32>)> = VecDeque::new();
+    let mut spare: Vec<Vec<i32>> = Vec::new();
+    let mut acc = vec![0i32; ow * 3];
+    for (o, dst) in out.chunks_exact_mut(ow * 3).enumerate() {
+        let (s, n) = (y.start[o], y.len[o]);
+        while band.front().is_some_and(|(r, _)| *r < s) {
+            spare.extend(band.pop_front().map(|(_, buf)| buf));
+        }
+        let mut next = band.back().map_or(s, |(r, _)| r + 1);
+        while next < s + n {
+            let mut buf = spare.pop().unwrap_or_else(|| vec![0; ow * 3]);
+            horizontal(next, &mut buf);
+            band.push_back((next, buf));
+            next += 1;
+        }
+        let w = &y.weights[o * y.ksize..o * y.ksize + n];
+        acc.fill(round);
+        for ((_, src), &wk) in band.iter().zip(w) {
+            for (a, &v) in acc.iter_mut().zip(src) {
+                *a = a.wrapping_add(v.wrapping_mul(wk));
+            }
+        }
+        for (d, &a) in dst.iter_mut().zip(&acc) {
+            *d = (a >> shift).clamp(0, 255) as u8;
+        }
+    }
+    RgbImage::new(ow, oh, out).expect("sized for the output")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gradient(width: usize, height: usize) -> RgbImage {
+        let data = (0..height)
+            .flat_map(|y| (0..width).flat_map(move |x| [(x * 7) as u8, (y * 5) as u8, 200]))
+            .collect();
+        RgbImage::new(width, height, data).unwrap()
+    }
+
+    #[test]
+    fn taps_sum_to_one_in_fixed_point() {
+        for f in PilFilter::UPSTREAM {
+            for (inp, out) in [(100, 640), (1000, 640), (640, 333), (7, 3)] {
+                let t = f.taps(inp, out, 0..out);
+                for o in 0..out {
+                    let s: i32 = t.weights[o * t.ksize..(o + 1) * t.ksize].iter().sum();
+                    assert!((s - (1 << PIL_BITS)).abs() <= t.ksize as i32, "{f:?} {s}");
+                }
+            }
+        }
+        for i in CvInterp::UPSTREAM {
+            for (inp, out, f) in [(100, 250, 2.5), (1000, 333, 0.333), (64, 640, 10.0)] {
+                let t = i.taps(inp, f, 0..out);
+                for o in 0..out {
+                    let s: i32 = t.weights[o * t.ksize..(o + 1) * t.ksize].iter().sum();
+                    assert!((s - (1 << CV_BITS)).abs() <= 8, "{i:?} {inp}->{out}: {s}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_constant_image_stays_constant_under_every_filter() {
+        let img = RgbImage::new(37, 23, [10u8, 128, 250].repeat(37 * 23)).unwrap();
+        for f in PilFilter::UPSTREAM {
+            let out = pil_resize(&img, 64, 11, f);
+            assert!(out.data.chunks(3).all(|p| p == [10, 128, 250]), "{f:?}");
+        }
+        for i in CvInterp::UPSTREAM {
+            for f in [0.37, 2.6] {
+                let (w, h) = crate::wider::resize::output_size(37, 23, f, f);
+                let out = cv_resize_window(&img, f, i, Window::full(w, h));
+                assert_eq!((out.width, out.height), (w, h));
+                assert!(out.data.chunks(3).all(|p| p == [10, 128, 250]), "{i:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_window_equals_the_same_pixels_of_the_full_result() {
+        let img = gradient(50, 40);
+        for i in CvInterp::UPSTREAM {
+            let f = 3.3;
+            let (w, h) = crate::wider::resize::output_size(50, 40, f, f);
+            let full = cv_resize_window(&img, f, i, Window::full(w, h));
+            let win = Window {
+                x0: 17,
+                y0: 60,
+                width: 40,
+                height: 31,
+            };
+            assert_eq!(cv_resize_window(&img, f, i, win), crop(&full, win), "{i:?}");
+        }
+    }
+
+    #[test]
+    fn nearest_and_upscaling_pick_the_expected_source_pixels() {
+        let img = gradient(4, 2);
+        // Pillow NEAREST 4 → 8: every source column twice.
+        let out = pil_resize(&img, 8, 2, PilFilter::Nearest);
+        let reds: Vec<u8> = out.data.chunks(3).take(8).map(|p| p[0]).collect();
+        assert_eq!(reds, [0, 0, 7, 7, 14, 14, 21, 21]);
+        // OpenCV NEAREST ×2 the same; bilinear ×2 interpolates at (x + 0.5)/2 − 0.5.
+        let out = cv_resize_window(&img, 2.0, CvInterp::Nearest, Window::full(8, 4));
+        let reds: Vec<u8> = out.data.chunks(3).take(8).map(|p| p[0]).collect();
+        assert_eq!(reds, [0, 0, 7, 7, 14, 14, 21, 21]);
+        let out = cv_resize_window(&img, 2.0, CvInterp::Linear, Window::full(8, 4));
+        let reds: Vec<u8> = out.data.chunks(3).take(8).map(|p| p[0]).collect();
+        // Positions −0.25 (clamped to 0), 0.25, 0.75, 1.25, ..., 3.25 (clamped to 3).
+        assert_eq!(reds, [0, 2, 5, 9, 12, 16, 19, 21]);
+    }
+
+    #[test]
+    fn pillow_box_averages_when_shrinking_by_two() {
+        // Bilinear at scale 2 has support 2: weights 1/8, 3/8, 3/8, 1/8 around each pair.
+        let data: Vec<u8> = [0u8, 80, 160, 240, 0, 80, 160, 240]
+            .iter()
+            .flat_map(|&v| [v, v, v])
+            .collect();
+        let img = RgbImage::new(8, 1, data).unwrap();
+        let out = pil_resize(&img, 4, 1, PilFilter::Bilinear);
+        let v: Vec<u8> = out.data.chunks(3).map(|p| p[0]).collect();
+        // Output 0 covers inputs 0..3 with weights 3/7, 3/7, 1/7 (clipped at the border):
+        // (0·3 + 80·3 + 160)/7 = 57.14; output 1 covers inputs 1..5 with 1/8, 3/8, 3/8, 1/8:
+        // (80 + 160·3 + 240·3 + 0)/8 = 160.
+        assert_eq!(v[0], 57);
+        assert_eq!(v[1], 160);
+    }
+}
