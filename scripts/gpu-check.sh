@@ -6,8 +6,8 @@
 #      for EResFD and EXTD (per-stage time per image, wall clock per image, the goal of
 #      0.1 s per image for EResFD, and how the predictions compare with upstream's CPU files);
 #   2. bench-eresfd-original-cpu.txt: the same on this machine's CPU, as the baseline;
-#   3. eval-cuda.txt (+ eval-cuda/): all nine zoo models on CUDA, their mini-set APs beside
-#      upstream's (`max |diff|`), the JSON report and the PR curves: the parity check.
+#   3. eval-cuda.txt (+ eval-cuda/): all nine zoo models on CUDA in float32, their mini-set APs
+#      beside upstream's (`max |diff|`), the JSON report and the PR curves: the parity check.
 #
 # Usage, from the repository root, with target/release/reproduce built on the project machine
 # (carry it along) and a python3 that has torch 2.11 installed (the CUDA 13 wheel):
@@ -47,6 +47,8 @@ done
     --reference "$REFERENCE" 2>"$OUT/bench-eresfd-original-cpu.log" \
     | tee "$OUT/bench-eresfd-original-cpu.txt"
 
-"$BIN" --data-dir "$DATA" eval --all --subset --device cuda \
+# float32 convolutions (no TF32, which libtorch allows in cuDNN by default), to compare with
+# upstream's float32 CPU files.
+NVIDIA_TF32_OVERRIDE=0 "$BIN" --data-dir "$DATA" eval --all --subset --device cuda \
     --images "$DATA/WIDER-mini/WIDER_val/images" --out "$OUT/eval-cuda" \
     2>"$OUT/eval-cuda.log" | tee "$OUT/eval-cuda.txt"

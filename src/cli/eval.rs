@@ -97,7 +97,13 @@ pub struct EvalArgs {
     #[arg(long, conflicts_with = "missing")]
     subset: bool,
     /// With --predictions: what to do with images that have no prediction file.
-    #[arg(long, value_enum, value_name = "RULE", default_value_t = Missing::Error)]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "RULE",
+        default_value_t = Missing::Error,
+        conflicts_with_all = ["models", "all"]
+    )]
     missing: Missing,
     /// Folder holding wider_face_val.mat and wider_{easy,medium,hard}_val.mat
     /// [default: the data directory's WIDER/ground_truth].
@@ -112,6 +118,7 @@ pub struct EvalArgs {
     png: Option<PathBuf>,
 }
 
+/// `--arch eresfd|extd` (also used by `bench infer`).
 pub(super) fn parse_arch(s: &str) -> Result<Arch, String> {
     match s {
         "eresfd" => Ok(Arch::Eresfd),

@@ -366,7 +366,7 @@ pub fn infer(
     let mut first_error = None;
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel::<Result<StageTimes>>();
-        for _ in 0..settings.workers.clamp(1, todo.len().max(1)) {
+        for _ in 0..settings.workers.max(1).min(todo.len()) {
             let tx = tx.clone();
             let (todo, next, failed) = (&todo, &next, &failed);
             scope.spawn(move || {
