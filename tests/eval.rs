@@ -336,7 +336,9 @@ fn png_size(path: &Path) -> (u32, u32) {
 /// changes on one machine (1 → 2 threads: eresfd-30 hard by 2.9e-5, eresfd-40 hard by 1.2e-5).
 const TIE_SENSITIVE: [&str; 4] = ["eresfd-20", "eresfd-30", "eresfd-40", "eresfd-50"];
 /// Their AP tolerance: above that thread-count effect, five times below the smallest AP
-/// difference between two zoo models (5.3e-4, eresfd-40 and eresfd-50, hard).
+/// difference between two zoo models (5.3e-4, eresfd-40 and eresfd-50, hard). Up to 10% of
+/// their rows may have no partner (measured: 1.4% to 4.6%); a broken detection step or vote
+/// moves far more.
 const TIE_SENSITIVE_AP_TOL: f64 = 1e-4;
 
 /// Every zoo model over the 50 mini val images, through the binary: predictions compared with
@@ -424,7 +426,7 @@ fn every_zoo_model_on_the_mini_set_matches_upstream() {
             d.stable_files.len()
         );
         let (ap_tol, unmatched_percent) = if TIE_SENSITIVE.contains(&name) {
-            (TIE_SENSITIVE_AP_TOL, 5)
+            (TIE_SENSITIVE_AP_TOL, 10)
         } else {
             assert!(d.stable_files.is_empty(), "{name}: {:?}", d.stable_files);
             assert!(d.max_unmatched_score < 0.2, "{name}");
