@@ -223,3 +223,460 @@ fn bench_eval_times_the_stages() {
         "{out}"
     );
 }
+
+/// The mini val images where `zoo.yaml` extracts them.
+fn mini_images(data: &Path) -> PathBuf {
+    data.join("WIDER-mini/WIDER_val/images")
+}
+
+/// Rows `[x, y, w, h, score]` of a prediction file's text, after its two header lines.
+fn rows(text: &str) -> Vec<[f64; 5]> {
+    text.lines()
+        .skip(2)
+        .map(|l| {
+            let v: Vec<f64> = l.split(' ').map(|f| f.parse().unwrap()).collect();
+            [v[0], v[1], v[2], v[3], v[4]]
+        })
+        .collect()
+}
+
+/// How one model's files differ from upstream's.
+#[derive(Default)]
+struct Differences {
+    files: usize,
+    identical: usize,
+    rows: usize,
+    /// Rows not at the same line with the same text.
+    moved: usize,
+    /// Rows without a partner within one unit of the written precision.
+    unmatched: usize,
+    /// Files whose box count differs, with the difference.
+    counts: Vec<(String, i64)>,
+    /// The highest score of an unmatched row.
+    max_unmatched_score: f64,
+    /// Files where a line scoring at least 0.2 changed or moved.
+    stable_files: Vec<String>,
+}
+
+/// Compares our prediction file with upstream's, line by line: the image line must be
+/// identical; how the rows differ is collected into `d`.
+fn compare_file(ours: &str, theirs: &str, what: &str, d: &mut Differences) {
+    let (a, b) = (
+        ours.lines().collect::<Vec<_>>(),
+        theirs.lines().collect::<Vec<_>>(),
+    );
+    assert_eq!(a[0], b[0], "{what}: image line");
+    d.files += 1;
+    d.identical += usize::from(ours == theirs);
+    let (ra, rb) = (rows(ours), rows(theirs));
+    assert_eq!(
+        a[1].parse::<usize>().unwrap(),
+        ra.len(),
+        "{what}: our count line"
+    );
+    if ra.len() != rb.len() {
+        d.counts
+            .push((what.to_string(), ra.len() as i64 - rb.len() as i64));
+    }
+    if rb
+        .iter()
+        .enumerate()
+        .any(|(i, r)| r[4] >= 0.2 && a.get(i + 2) != Some(&b[i + 2]))
+    {
+        d.stable_files.push(what.to_string());
+    }
+    d.rows += rb.len();
+    d.moved += (0..rb.len())
+        .filter(|&i| a.get(i + 2) != b.get(i + 2))
+        .count();
+    let close = |x: &[f64; 5], y: &[f64; 5]| {
+        (0..4).all(|k| (x[k] - y[k]).abs() <= 0.1 + 1e-9) && (x[4] - y[4]).abs() <= 0.001 + 1e-9
+    };
+    let mut used = vec![false; ra.len()];
+    let mut unmatched = Vec::new();
+    for r in &rb {
+        match (0..ra.len()).find(|&i| !used[i] && close(&ra[i], r)) {
+            Some(i) => used[i] = true,
+            None => unmatched.push(r[4]),
+        }
+    }
+    unmatched.extend(
+        ra.iter()
+            .zip(&used)
+            .filter(|(_, u)| !**u)
+            .map(|(r, _)| r[4]),
+    );
+    d.unmatched += unmatched.len();
+    for s in unmatched {
+        d.max_unmatched_score = d.max_unmatched_score.max(s);
+    }
+}
+
+/// Reads a PNG's width and height from its header.
+fn png_size(path: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(
+        &bytes[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is a PNG",
+        path.display()
+    );
+    let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
+/// Models whose passes have large groups of exactly equal scores. This machine's convolution
+/// kernels differ from those of the machine that made the fixtures in the last bits
+/// (`reference-outputs.md` §7: AVX2 here, AVX-512 there), and libtorch's non-stable sort then
+/// orders tied candidates differently, so NMS keeps another member of a tie group and each
+/// pass's 750-row cut keeps other low-scoring boxes, which box voting averages into higher
+/// clusters too. Measured on image 0_Parade_marchingband_1_20, 101 to 237 of the 750 rows of
+/// the single-scale pass share their score with another row for these models, against 12 to 22
+/// for the others. Their mini-set APs move by as much when only the libtorch thread count
+/// changes on one machine (1 → 2 threads: eresfd-30 hard by 2.9e-5, eresfd-40 hard by 1.2e-5).
+const TIE_SENSITIVE: [&str; 4] = ["eresfd-20", "eresfd-30", "eresfd-40", "eresfd-50"];
+/// Their AP tolerance: above that thread-count effect, five times below the smallest AP
+/// difference between two zoo models (5.3e-4, eresfd-40 and eresfd-50, hard). Up to 10% of
+/// their rows may have no partner (measured: 1.4% to 4.6%); a broken detection step or vote
+/// moves far more.
+const TIE_SENSITIVE_AP_TOL: f64 = 1e-4;
+
+/// Every zoo model over the 50 mini val images, through the binary: predictions compared with
+/// upstream's line by line, and the subset APs with `upstream-mini-ap.json` (within 1e-6). For
+/// the models without large tie groups `reference-outputs.md` §7 holds: every line scoring at
+/// least 0.2 is identical and in place; below that, rows only trade places among near-equal
+/// scores, or a pass's 750-row cut kept another of two near-equal candidates, which adds or
+/// removes a low-scoring cluster (the files whose counts differ).
+#[test]
+fn every_zoo_model_on_the_mini_set_matches_upstream() {
+    require_mirror!();
+    let reference = require_reference!();
+    let data = fetched(&["wider-val-mini", "wider-gt", "models"]);
+    let fixtures = reference.join("fixtures");
+    let expected = read_json(&fixtures.join("upstream-mini-ap.json"));
+    let work = tempdir();
+    let out = work.path().join("eval");
+    let stdout = run_ok(
+        reproduce(&data)
+            .args(["eval", "--all", "--subset", "--device", "cpu"])
+            .arg("--images")
+            .arg(mini_images(&data))
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(stdout.contains("upstream (mini)"), "{stdout}");
+    let report = read_json(&out.join("report.json"));
+    assert_eq!(report["images"], 50);
+    assert_eq!(report["subset"], true);
+    assert_eq!(png_size(&out.join("pr_curves.png")).1, 480);
+    let models = report["models"].as_array().unwrap();
+    assert_eq!(models.len(), 9);
+
+    for model in models {
+        let name = model["name"].as_str().unwrap();
+        // The fixture folders are named after the checkpoint files (note EREsFD-10-pruned).
+        let file = Path::new(model["checkpoint"].as_str().unwrap())
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        let (folder, want) = expected["models"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(_, m)| m["checkpoint"] == file.as_str())
+            .unwrap_or_else(|| panic!("{name}: {file} is not in upstream-mini-ap.json"));
+        // zoo.yaml's expected.mini_ap is shown beside the measured APs.
+        let zoo_ref = &model["references"][0];
+        assert_eq!(zoo_ref["label"], "upstream (mini)", "{name}");
+        for s in ["easy", "medium", "hard"] {
+            assert_eq!(zoo_ref["ap"][s], want[s], "{name} {s}");
+        }
+
+        let theirs = fixtures.join("upstream-preds-mini").join(folder);
+        let ours = PathBuf::from(model["predictions"].as_str().unwrap());
+        let mut d = Differences::default();
+        for event in std::fs::read_dir(&theirs).unwrap() {
+            let event = event.unwrap().path();
+            for file in std::fs::read_dir(&event).unwrap() {
+                let file = file.unwrap().path();
+                let rel = file.strip_prefix(&theirs).unwrap();
+                let what = format!("{name} {}", rel.display());
+                let mine = std::fs::read_to_string(ours.join(rel))
+                    .unwrap_or_else(|e| panic!("{what}: {e}"));
+                compare_file(
+                    &mine,
+                    &std::fs::read_to_string(&file).unwrap(),
+                    &what,
+                    &mut d,
+                );
+            }
+        }
+        assert_eq!(d.files, 50, "{name}");
+        eprintln!(
+            "{name}: {} of 50 files identical; {} of {} rows moved, {} unmatched (highest score \
+             {:.3}); counts differ in {:?}; {} files with a changed line scoring >= 0.2",
+            d.identical,
+            d.moved,
+            d.rows,
+            d.unmatched,
+            d.max_unmatched_score,
+            d.counts,
+            d.stable_files.len()
+        );
+        let (ap_tol, unmatched_percent) = if TIE_SENSITIVE.contains(&name) {
+            (TIE_SENSITIVE_AP_TOL, 10)
+        } else {
+            assert!(d.stable_files.is_empty(), "{name}: {:?}", d.stable_files);
+            assert!(d.max_unmatched_score < 0.2, "{name}");
+            (1e-6, 1)
+        };
+        for (i, s) in ["easy", "medium", "hard"].iter().enumerate() {
+            let (got, want_ap) = (aps(model)[i], want[s].as_f64().unwrap());
+            assert!(
+                (got - want_ap).abs() <= ap_tol,
+                "{name} {s}: {got} vs {want_ap}"
+            );
+            assert_eq!(model["settings"][i]["count_face"], want["count_face"][s]);
+        }
+        assert!(
+            d.unmatched * 100 <= d.rows * unmatched_percent,
+            "{name}: {} of {} rows",
+            d.unmatched,
+            d.rows
+        );
+    }
+}
+
+/// Copies the first `n` mini val images (in ground-truth order of their event folders) into a
+/// folder of their own.
+fn some_mini_images(data: &Path, dest: &Path, n: usize) -> usize {
+    let mut copied = 0;
+    let mut events: Vec<PathBuf> = std::fs::read_dir(mini_images(data))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    events.sort();
+    for event in events {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&event)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for f in files {
+            if copied == n {
+                return copied;
+            }
+            let to = dest
+                .join(event.file_name().unwrap())
+                .join(f.file_name().unwrap());
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(&f, &to).unwrap();
+            copied += 1;
+        }
+    }
+    copied
+}
+
+fn prediction_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for event in std::fs::read_dir(dir).unwrap() {
+        let event = event.unwrap().path();
+        if event.is_dir() {
+            for f in std::fs::read_dir(&event).unwrap() {
+                files.push(f.unwrap().path());
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn ctrl_c_stops_after_an_image_and_the_same_command_resumes() {
+    require_mirror!();
+    let data = fetched(&["wider-val-mini", "wider-gt", "models"]);
+    let work = tempdir();
+    let images = work.path().join("images");
+    let n = some_mini_images(&data, &images, 12);
+    let out = work.path().join("eval");
+    let command = || {
+        let mut cmd = reproduce(&data);
+        cmd.args([
+            "eval",
+            "eresfd-60",
+            "--subset",
+            "--device",
+            "cpu",
+            "--workers",
+            "1",
+        ])
+        .arg("--images")
+        .arg(&images)
+        .arg("--out")
+        .arg(&out);
+        cmd
+    };
+    let child = command()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let model_out = out.join("eresfd-60");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while !model_out.is_dir() || prediction_files(&model_out).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no prediction file appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("run the same command again to resume"),
+        "{stdout}"
+    );
+    let done = prediction_files(&model_out);
+    assert!(
+        !done.is_empty() && done.len() < n,
+        "{} of {n} files",
+        done.len()
+    );
+    assert!(
+        !out.join("report.json").exists(),
+        "an interrupted run writes no report"
+    );
+    let before: Vec<(PathBuf, String)> = done
+        .iter()
+        .map(|p| (p.clone(), std::fs::read_to_string(p).unwrap()))
+        .collect();
+
+    run_ok(&mut command());
+    let report = read_json(&out.join("report.json"));
+    let model = &report["models"][0];
+    assert_eq!(model["already_done"], done.len());
+    assert_eq!(model["inferred"], n - done.len());
+    assert_eq!(prediction_files(&model_out).len(), n);
+    for (path, text) in before {
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            text,
+            "{}",
+            path.display()
+        );
+    }
+    // No temporary file of an interrupted write is left behind.
+    let hidden: Vec<PathBuf> = prediction_files(&model_out)
+        .into_iter()
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "{hidden:?}");
+
+    // Everything done: a third run only evaluates.
+    let stdout = run_ok(&mut command());
+    assert!(stdout.contains("eresfd-60"), "{stdout}");
+    assert_eq!(
+        read_json(&out.join("report.json"))["models"][0]["inferred"],
+        0
+    );
+}
+
+#[test]
+fn eval_of_models_says_what_to_fetch_and_refuses_mixed_folders() {
+    require_mirror!();
+    let data = fetched(&["wider-val-mini", "wider-gt", "models"]);
+    // A model that is not downloaded: the error names the fetch command.
+    let empty = tempdir();
+    let out = run(reproduce(empty.path()).args(["eval", "eresfd-30", "--images", "x", "--subset"]));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("reproduce fetch eresfd-30"), "{err}");
+    // A misspelt model: the nearest names.
+    let out = run(reproduce(&data).args(["eval", "eresfd-3O", "--subset"]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains("eresfd-30"), "{err}");
+    // Without --images, the full val set is needed.
+    let out = run(reproduce(&data).args(["eval", "eresfd-30"]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("reproduce fetch wider-val-images"), "{err}");
+    // Without --subset, every val image must be there.
+    let out = run(reproduce(&data)
+        .args(["eval", "eresfd-30"])
+        .arg("--images")
+        .arg(mini_images(&data)));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("3176 of 3226 images are missing"), "{err}");
+
+    // A checkpoint file evaluated into a folder that holds another one's predictions.
+    let work = tempdir();
+    let images = work.path().join("images");
+    some_mini_images(&data, &images, 1);
+    let out_dir = work.path().join("eval");
+    let checkpoints = data.join("Pruned_Models");
+    let copy = work.path().join("EResFD-60-pruned.pth");
+    std::fs::copy(checkpoints.join("EResFD-50-pruned.pth"), &copy).unwrap();
+    let eval_file = |file: &Path| {
+        let mut cmd = reproduce(&data);
+        cmd.args(["eval", "--arch", "eresfd", "--subset", "--device", "cpu"])
+            .arg(file)
+            .arg("--images")
+            .arg(&images)
+            .arg("--out")
+            .arg(&out_dir);
+        run(&mut cmd)
+    };
+    assert!(
+        eval_file(&checkpoints.join("EResFD-60-pruned.pth"))
+            .status
+            .success()
+    );
+    let out = eval_file(&copy);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("another checkpoint"), "{err}");
+}
+
+#[test]
+fn bench_infer_times_the_stages_and_compares_with_upstream() {
+    require_mirror!();
+    let reference = require_reference!();
+    let data = fetched(&["wider-val-mini", "wider-gt", "models"]);
+    let stdout = run_ok(
+        reproduce(&data)
+            .args([
+                "bench",
+                "infer",
+                "--model",
+                "eresfd-60",
+                "--limit",
+                "2",
+                "--reference",
+            ])
+            .arg(&reference),
+    );
+    for line in [
+        "decode",
+        "resize",
+        "forward",
+        "detect/NMS",
+        "vote",
+        "write",
+        "total",
+        "wall clock per image",
+        "goal: <= 500 ms per image",
+        "upstream on 2 CPU cores: ",
+        "EResFD-60-pruned:",
+        "of 2 files identical",
+    ] {
+        assert!(stdout.contains(line), "{line}: {stdout}");
+    }
+}

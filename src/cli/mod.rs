@@ -79,7 +79,8 @@ enum Command {
     Fetch(fetch::FetchArgs),
     /// Re-hash every downloaded file against zoo.yaml.
     Verify(verify::VerifyArgs),
-    /// WIDER FACE val APs (easy, medium, hard) of prediction files, with the upstream protocol.
+    /// WIDER FACE val APs (easy, medium, hard) of zoo models or prediction files, with the
+    /// upstream protocol.
     Eval(eval::EvalArgs),
     /// Speed measurements.
     Bench(bench::BenchArgs),

@@ -84,67 +84,170 @@ pub fn encode(matched: &Tensor, priors: &Tensor) -> Tensor {
 ///
 /// Returns the kept indices into `boxes`, by descending score, at most `max_keep` of them
 /// (upstream keeps going and truncates afterwards; the kept prefix is the same).
+///
+/// Only the sort runs in libtorch, on the CPU whatever the tensors' device, so that equal scores
+/// are visited in the order upstream's CPU run visits them; the suppression loop is
+/// [`nms_sorted`] on host vectors, a few milliseconds where upstream's tensor loop takes tens.
 pub fn nms(boxes: &Tensor, scores: &Tensor, overlap: f64, top_k: i64, max_keep: i64) -> Vec<i64> {
-    let x1 = boxes.select(1, 0);
-    let y1 = boxes.select(1, 1);
-    let x2 = boxes.select(1, 2);
-    let y2 = boxes.select(1, 3);
-    let area = (&x2 - &x1) * (&y2 - &y1);
+    let boxes = host_boxes(boxes);
+    let order = visiting_order(&scores.to_device(Device::Cpu), top_k);
+    let kept = nms_sorted(&boxes, &order, overlap as f32, max_keep.max(0) as usize);
+    kept.into_iter().map(|i| i as i64).collect()
+}
+
+/// Boxes `[M, 4]` as host rows.
+fn host_boxes(boxes: &Tensor) -> Vec<[f32; 4]> {
+    let flat = Vec::<f32>::try_from(
+        &boxes
+            .to_device(Device::Cpu)
+            .to_kind(Kind::Float)
+            .contiguous()
+            .view(-1),
+    )
+    .expect("a float tensor converts to Vec<f32>");
+    flat.chunks_exact(4)
+        .map(|c| [c[0], c[1], c[2], c[3]])
+        .collect()
+}
+
+/// The NMS visiting order of CPU `scores` `[M]`: libtorch's default ascending sort (upstream's
+/// `scores.sort(0)`, non-stable), its last `top_k` indices, highest score first.
+fn visiting_order(scores: &Tensor, top_k: i64) -> Vec<usize> {
     let (_, order) = scores.sort(0, false);
-    let n = order.size()[0];
-    let mut idx = order.narrow(0, (n - top_k).max(0), n.min(top_k));
+    let order = Vec::<i64>::try_from(&order).expect("sort indices convert to Vec<i64>");
+    order
+        .iter()
+        .rev()
+        .take(top_k.max(0) as usize)
+        .map(|&i| i as usize)
+        .collect()
+}
+
+/// Greedy NMS on host boxes `(x1, y1, x2, y2)` visited in `order` (highest score first): the
+/// arithmetic of upstream's tensor loop in float32, element for element, so the kept indices are
+/// identical. `overlap` is the float32 threshold (torch compares a float32 IoU with the scalar
+/// cast to float32). Stops after `max_keep` kept boxes.
+///
+/// The candidates are copied once into columns in visiting order and compacted in place after
+/// each kept box, which keeps the survivors' order exactly as upstream's `masked_select` does.
+pub fn nms_sorted(
+    boxes: &[[f32; 4]],
+    order: &[usize],
+    overlap: f32,
+    max_keep: usize,
+) -> Vec<usize> {
+    let n = order.len();
+    let mut idx: Vec<usize> = order.to_vec();
+    let mut x1: Vec<f32> = order.iter().map(|&i| boxes[i][0]).collect();
+    let mut y1: Vec<f32> = order.iter().map(|&i| boxes[i][1]).collect();
+    let mut x2: Vec<f32> = order.iter().map(|&i| boxes[i][2]).collect();
+    let mut y2: Vec<f32> = order.iter().map(|&i| boxes[i][3]).collect();
+    let mut area: Vec<f32> = (0..n).map(|k| (x2[k] - x1[k]) * (y2[k] - y1[k])).collect();
     let mut keep = Vec::new();
-    while idx.size()[0] > 0 && (keep.len() as i64) < max_keep {
-        let last = idx.size()[0] - 1;
-        let i = idx.int64_value(&[last]);
-        keep.push(i);
-        if last == 0 {
-            break;
+    let mut len = n;
+    let mut head = 0;
+    while head < len && keep.len() < max_keep {
+        keep.push(idx[head]);
+        let (bx1, by1, bx2, by2, barea) = (x1[head], y1[head], x2[head], y2[head], area[head]);
+        let mut out = head + 1;
+        for r in head + 1..len {
+            let w = clamp_min(min_nan(x2[r], bx2) - max_nan(x1[r], bx1), 0.0);
+            let h = clamp_min(min_nan(y2[r], by2) - max_nan(y1[r], by1), 0.0);
+            let inter = w * h;
+            let iou = inter / ((area[r] - inter) + barea);
+            // `le` is false for NaN, so a NaN IoU drops the box, as upstream.
+            if iou <= overlap {
+                idx[out] = idx[r];
+                x1[out] = x1[r];
+                y1[out] = y1[r];
+                x2[out] = x2[r];
+                y2[out] = y2[r];
+                area[out] = area[r];
+                out += 1;
+            }
         }
-        idx = idx.narrow(0, 0, last);
-        let xx1 = x1.index_select(0, &idx).clamp_min_tensor(&x1.get(i));
-        let yy1 = y1.index_select(0, &idx).clamp_min_tensor(&y1.get(i));
-        let xx2 = x2.index_select(0, &idx).clamp_max_tensor(&x2.get(i));
-        let yy2 = y2.index_select(0, &idx).clamp_max_tensor(&y2.get(i));
-        let w = (&xx2 - &xx1).clamp_min(0.0);
-        let h = (&yy2 - &yy1).clamp_min(0.0);
-        let inter = &w * &h;
-        let union = (area.index_select(0, &idx) - &inter) + area.get(i);
-        let iou = &inter / &union;
-        idx = idx.masked_select(&iou.le(overlap));
+        len = out;
+        head += 1;
     }
     keep
 }
 
+/// torch's `clamp_min` with a tensor bound (`maximum`): NaN in either operand gives NaN.
+fn max_nan(a: f32, b: f32) -> f32 {
+    if a.is_nan() || b.is_nan() {
+        f32::NAN
+    } else if a < b {
+        b
+    } else {
+        a
+    }
+}
+
+/// torch's `clamp_max` with a tensor bound (`minimum`): NaN in either operand gives NaN.
+fn min_nan(a: f32, b: f32) -> f32 {
+    if a.is_nan() || b.is_nan() {
+        f32::NAN
+    } else if a > b {
+        b
+    } else {
+        a
+    }
+}
+
+/// torch's `clamp_min` with a scalar bound: NaN stays NaN.
+fn clamp_min(a: f32, bound: f32) -> f32 {
+    if a < bound { bound } else { a }
+}
+
 /// The detection step for one image: loc `[1, P, 4]` offsets, conf `[1, P, 2]` logits
 /// (background, face), priors `[P, 4]` `(cx, cy, w, h)` → rows `[K, 5]`
-/// `(score, x1, y1, x2, y2)` (normalised boxes) by descending score, `K ≤ top_k`, on the CPU.
+/// `(score, x1, y1, x2, y2)` (normalised boxes) by descending score, `K ≤ top_k`, on the CPU:
+/// [`detections`] as a tensor.
+pub fn detect(loc: &Tensor, conf: &Tensor, priors: &Tensor, cfg: &DetectConfig) -> Tensor {
+    let rows = detections(loc, conf, priors, cfg);
+    Tensor::from_slice(rows.as_flattened()).view([rows.len() as i64, 5])
+}
+
+/// The detection step for one image as host rows `[score, x1, y1, x2, y2]` (normalised boxes),
+/// by descending score, at most `top_k` of them; the inputs are as for [`detect`], on any device.
 ///
 /// Softmax over the two classes; candidates with face probability `> conf_thresh` keep prior
-/// order; NMS as [`nms`]. No candidate gives an empty result (upstream EResFD crashes there,
+/// order; NMS as [`nms`]. Decoding, softmax and the threshold run where the tensors are; only the
+/// candidates cross to the host, once. No candidate gives no rows (upstream EResFD crashes there,
 /// EXTD returns zero rows).
-pub fn detect(loc: &Tensor, conf: &Tensor, priors: &Tensor, cfg: &DetectConfig) -> Tensor {
+pub fn detections(
+    loc: &Tensor,
+    conf: &Tensor,
+    priors: &Tensor,
+    cfg: &DetectConfig,
+) -> Vec<[f32; 5]> {
     let p = priors.size()[0];
     let boxes = decode(&loc.view([p, 4]), priors);
     let scores = conf.view([p, 2]).softmax(-1, None::<Kind>).select(1, 1);
     let mask = scores.gt(cfg.conf_thresh);
-    let scores = scores.masked_select(&mask);
-    let boxes = boxes
-        .masked_select(&mask.unsqueeze(1).expand_as(&boxes))
-        .view([-1, 4]);
+    let scores = scores.masked_select(&mask).to_device(Device::Cpu);
     if scores.size()[0] == 0 {
-        return Tensor::zeros([0, 5], (Kind::Float, Device::Cpu));
+        return Vec::new();
     }
-    let keep = nms(&boxes, &scores, cfg.nms_thresh, cfg.nms_top_k, cfg.top_k);
-    let keep = Tensor::from_slice(&keep).to_device(scores.device());
-    Tensor::cat(
-        &[
-            scores.index_select(0, &keep).unsqueeze(1),
-            boxes.index_select(0, &keep),
-        ],
-        1,
-    )
-    .to_device(Device::Cpu)
+    let boxes = host_boxes(
+        &boxes
+            .masked_select(&mask.unsqueeze(1).expand_as(&boxes))
+            .view([-1, 4]),
+    );
+    let order = visiting_order(&scores, cfg.nms_top_k);
+    let scores = Vec::<f32>::try_from(&scores).expect("scores convert to Vec<f32>");
+    let kept = nms_sorted(
+        &boxes,
+        &order,
+        cfg.nms_thresh as f32,
+        cfg.top_k.max(0) as usize,
+    );
+    kept.into_iter()
+        .map(|i| {
+            let b = boxes[i];
+            [scores[i], b[0], b[1], b[2], b[3]]
+        })
+        .collect()
 }
 
 /// Rows `[K, 5]` `(score, x1, y1, x2, y2)` as [`Detection`]s.
@@ -192,7 +295,7 @@ mod tests {
     }
 
     #[test]
-    fn tensor_nms_equals_the_plain_loop_on_random_boxes() {
+    fn nms_equals_the_plain_loop_on_random_boxes() {
         tch::manual_seed(7);
         for case in 0..20 {
             let m = 50 + case * 37;

@@ -14,19 +14,28 @@
 //! * [`resize`]: OpenCV's bilinear resize (and its exact-½ area path) and flip, bit for bit;
 //! * [`vote`]: upstream's box voting, which merges the detections of all passes;
 //! * [`numpy`]: numpy's summation, sort and maximum, whose exact behaviour the results depend on;
+//! * [`infer`]: a detector over the val images, one prediction file per image, resumable;
+//! * [`session`]: [`EvalConfig`] and the run over several models (inference, then APs);
+//! * [`report`]: the JSON report and the PR-curve PNG of such a run;
+//! * [`compare`]: how far two prediction folders are apart (parity with upstream's files);
 //!
 //! All boxes in this module are in pixels of the original image. Ground truth and prediction
 //! files use `[x, y, w, h]`; detector passes and box voting use `[x1, y1, x2, y2, score]`.
 
 pub mod ap;
+pub mod compare;
 pub mod gt;
+pub mod infer;
 mod matfile;
 pub mod numpy;
 pub mod preds;
 pub mod protocol;
+pub mod report;
 pub mod resize;
+pub mod session;
 pub mod vote;
 
 pub use ap::{Evaluation, MissingPolicy, SettingResult, evaluate};
 pub use gt::{GroundTruth, Setting, ValMatFiles};
 pub use preds::Predictions;
+pub use session::{EvalConfig, EvalRun, ModelSpec};
