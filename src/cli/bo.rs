@@ -12,7 +12,7 @@ use super::Global;
 use super::prune::{ArchArg, ExecArgs, checkpoint, parse_devices, set, zoo_arch};
 use super::tables::GroupingArg;
 use bfpgm::progress;
-use bfpgm::prune::bayes::search::{STATE, rates_text};
+use bfpgm::prune::bayes::search::{STATE, Shard, rates_text};
 use bfpgm::prune::search::{BoConfig, BoOptions, BoOutcome, OPTIMAL_RATES, run_bo};
 
 /// How a cluster user spreads a search; shown by `reproduce bo --help`.
@@ -20,7 +20,9 @@ const NOTES: &str = "\
 The search folder holds search.json (the whole state), optimization_results.csv (one row per
 finished trial), optimization.png and, once complete, optimal_rates.json for `reproduce sfp`.
 A killed search resumes with --resume and never repeats a finished trial. --devices runs one
-trial per GPU. docs/pruning.md explains how to spread a search over the nodes of a cluster.";
+trial per GPU. On a cluster, --shard I/N spreads the initial design (probe + random points)
+over N jobs and --merge collects them; the GP-guided phase runs in one job
+(docs/pruning.md).";
 
 /// Arguments of `reproduce bo`.
 #[derive(Args)]
@@ -46,6 +48,14 @@ pub struct BoArgs {
     /// [default: cuda:0 when available, else cpu].
     #[arg(long, value_delimiter = ',', value_name = "DEVICES")]
     devices: Vec<String>,
+    /// Evaluate only share I of N of the initial design (probe + random points), e.g. 2/8, in
+    /// its own --out; merge the shards into one search with --merge.
+    #[arg(long, value_name = "I/N", conflicts_with = "merge")]
+    shard: Option<Shard>,
+    /// Take over the finished initial-design trials of these searches (shards of this search)
+    /// before running.
+    #[arg(long, value_name = "DIR", num_args = 1..)]
+    merge: Vec<PathBuf>,
 
     /// Target whole-model sparsity T, as a fraction [default: 0.2].
     #[arg(long)]
@@ -176,8 +186,17 @@ impl BoArgs {
             devices: search_devices(&self.devices, &self.exec)?,
             loader_workers: self.exec.workers(),
             max_trials: self.max_trials,
+            shard: self.shard,
+            merge: self.merge.clone(),
         };
         match run_bo(&cfg, &self.out, self.resume, &opts, sink.as_ref())? {
+            BoOutcome::ShardDone(n) => {
+                println!(
+                    "shard done ({n} trials finished here); merge it into the search with: \
+                     reproduce bo --out MAIN --resume --merge {}",
+                    self.out.display()
+                );
+            }
             BoOutcome::Stopped(n) => {
                 println!(
                     "stopped after {n} of {} trials; continue with: reproduce bo --out {} --resume",

@@ -34,9 +34,9 @@ use bfpgm::zoo::{ApTriple, Arch};
 /// The `--quick` profile, shown by `reproduce pipeline --help`.
 const QUICK: &str = "\
 --quick is a smoke run, not a reproduction: the mini WIDER set (fetched into
-<data-dir>/WIDER-mini when --wider is not given), the first 24 training and 8 validation
+<data-dir>/WIDER-mini when --wider is not given), the first 16 training and 4 validation
 images, 256 x 256 inputs, batches of 8 (4 for fine-tuning), 1 pre-training epoch, a search of
-the probe + 3 random + 2 guided trials, 2 SFP epochs and 2 fine-tuning epochs. Every value can
+the probe + 3 random + 1 guided trials, 2 SFP epochs and 2 fine-tuning epochs. Every value can
 still be changed with its flag. Without --quick every default is upstream's.";
 
 /// Arguments of `reproduce pipeline`.
@@ -142,8 +142,8 @@ impl Profile {
         if quick {
             return Profile {
                 wider: "WIDER-mini",
-                max_images: Some(24),
-                max_val_images: Some(8),
+                max_images: Some(16),
+                max_val_images: Some(4),
                 input_size: 256,
                 batch: Some(8),
                 finetune_batch: Some(4),
@@ -151,7 +151,7 @@ impl Profile {
                 sfp_epochs: 2,
                 finetune_epochs: 2,
                 n_init: 3,
-                n_iter: 2,
+                n_iter: 1,
             };
         }
         Profile {
@@ -323,6 +323,8 @@ impl PipelineArgs {
                 devices: search_devices(&self.devices, &self.exec)?,
                 loader_workers: run.workers,
                 max_trials: None,
+                shard: None,
+                merge: Vec::new(),
             },
             eval_device: run.device.device,
             run,

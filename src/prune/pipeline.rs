@@ -178,10 +178,9 @@ pub fn run_pipeline(
         let resume = super::bayes::search::SearchState::exists(&bo_dir);
         match run_bo(&bo, &bo_dir, resume, &opts.bo, progress)? {
             BoOutcome::Done(rates) => (rates, started_or_resumed(resume)),
-            BoOutcome::Stopped(n) => bail!(
-                "the search stopped after {n} trials (--max-trials); run the pipeline again to \
-                 continue it"
-            ),
+            BoOutcome::Stopped(n) | BoOutcome::ShardDone(n) => {
+                bail!("the search stopped after {n} trials; run the pipeline again to continue it")
+            }
         }
     };
     timed("bo", status, started);

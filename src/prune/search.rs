@@ -32,7 +32,7 @@ use tch::Device;
 
 use super::bayes::objective::PenaltyWeights;
 use super::bayes::optimizer::SearchSettings;
-use super::bayes::search::{self, Objective, Outcome, SearchState, Stop};
+use super::bayes::search::{self, Objective, Outcome, SearchState, Shard, Stop};
 use super::fpgm::Criterion;
 use super::groups::{GROUPS, Grouping, groups};
 use super::measure::calc_sparsity;
@@ -300,6 +300,10 @@ pub struct BoOptions {
     pub loader_workers: usize,
     /// Stop after this many trials in this call (`--resume` continues).
     pub max_trials: Option<usize>,
+    /// Evaluate only this share of the initial design, for merging into one search later.
+    pub shard: Option<Shard>,
+    /// Searches (shards) whose finished initial-design trials are taken over before running.
+    pub merge: Vec<PathBuf>,
 }
 
 /// How a call of [`run_bo`] ended.
@@ -309,6 +313,8 @@ pub enum BoOutcome {
     Done(OptimalRates),
     /// Stopped by `max_trials` after this many finished trials in all.
     Stopped(usize),
+    /// The shard's share of the initial design is done, out of this many finished trials.
+    ShardDone(usize),
 }
 
 /// Runs (or with `resume`, continues) the search `cfg` in `dir`.
@@ -341,8 +347,19 @@ pub fn run_bo(
                 dir.display()
             );
         }
-        SearchState::new(spec, cfg.settings())?
+        SearchState::new(spec.clone(), cfg.settings())?
     };
+    for other in &opts.merge {
+        let shard = SearchState::resume(other, &spec)
+            .with_context(|| format!("cannot merge the search in {}", other.display()))?;
+        let taken = state
+            .merge(&shard)
+            .with_context(|| format!("cannot merge the search in {}", other.display()))?;
+        progress.note(&format!(
+            "merged {taken} finished trials from {}",
+            other.display()
+        ));
+    }
     let all = Dataset::load(&WiderDir::at(&cfg.wider), Split::Train)?;
     let all = match cfg.max_images {
         Some(n) if n < all.len() => all.subset(&(0..n).collect::<Vec<_>>()),
@@ -383,9 +400,11 @@ pub fn run_bo(
         &trials,
         opts.devices.len(),
         opts.max_trials,
+        opts.shard,
         progress,
     )? {
         Stop::Limit => Ok(BoOutcome::Stopped(state.finished().count())),
+        Stop::Shard => Ok(BoOutcome::ShardDone(state.finished().count())),
         Stop::Done => {
             let (trial, outcome) = state.best().expect("a finished search has trials");
             let best = OptimalRates {

@@ -73,14 +73,14 @@ impl SfpSchedule {
 
     /// Whether a prune precedes the training of `epoch` (the start of an EXTD round).
     pub fn prunes_before(self, epoch: u32) -> bool {
-        matches!(self, SfpSchedule::Rounds { .. }) && epoch % self.period() == 0
+        matches!(self, SfpSchedule::Rounds { .. }) && epoch.is_multiple_of(self.period())
     }
 
     /// Whether a prune follows the training of `epoch` in a run of `epochs` epochs.
     pub fn prunes_after(self, epoch: u32, epochs: u32) -> bool {
         let last = epoch + 1 == epochs;
         match self {
-            SfpSchedule::PruneAfter { .. } => epoch % self.period() == 0 || last,
+            SfpSchedule::PruneAfter { .. } => epoch.is_multiple_of(self.period()) || last,
             SfpSchedule::Rounds { .. } => last,
         }
     }
@@ -95,7 +95,7 @@ impl SfpSchedule {
     pub fn bn_train(self, epoch: u32) -> Option<bool> {
         match self {
             SfpSchedule::PruneAfter { .. } => None,
-            SfpSchedule::Rounds { .. } => Some(epoch % self.period() == 0),
+            SfpSchedule::Rounds { .. } => Some(epoch.is_multiple_of(self.period())),
         }
     }
 

@@ -89,6 +89,44 @@ pub enum Stop {
     Done,
     /// The per-invocation limit was reached; `--resume` continues.
     Limit,
+    /// The shard's share of the initial design has finished; [`SearchState::merge`] it.
+    Shard,
+}
+
+/// One share of the initial design (the probe and the random points), whose points are fixed by
+/// the seed before anything is evaluated: shard `index` of `count` evaluates the trials whose
+/// number is `index` modulo `count`. Shards run anywhere (one per node) and are merged into one
+/// search, which then runs the GP-guided phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 0-based.
+    pub index: usize,
+    /// Number of shards.
+    pub count: usize,
+}
+
+impl Shard {
+    /// Whether trial `iter` is this shard's.
+    pub fn owns(&self, iter: usize) -> bool {
+        iter % self.count == self.index
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// `I/N`, e.g. `0/4` … `3/4`.
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let parsed = s
+            .split_once('/')
+            .and_then(|(i, n)| Some((i.parse().ok()?, n.parse().ok()?)));
+        match parsed {
+            Some((index, count)) if index < count => Ok(Shard { index, count }),
+            _ => Err(format!(
+                "'{s}' is not a shard; write I/N with 0 <= I < N, e.g. 0/4"
+            )),
+        }
+    }
 }
 
 /// Everything a search folder records (see the module docs).
@@ -274,6 +312,53 @@ impl SearchState {
         ]
     }
 
+    /// Trials of the initial design: the probe and the random points.
+    fn initial_design(&self) -> usize {
+        1 + self.settings().n_init
+    }
+
+    /// Hands out whatever is left of the initial design, adding it to the batch in progress. Its
+    /// points come from the queue the seed filled, so every copy of a search (every shard) hands
+    /// out the same points under the same numbers.
+    fn hand_out_initial_design(&mut self) -> Result<()> {
+        self.register_finished_batch();
+        let first = self.trials.len();
+        let rest = self.initial_design().saturating_sub(first);
+        for (k, x) in self.optimizer.next_batch(rest)?.into_iter().enumerate() {
+            self.trials.push(Trial {
+                iter: first + k,
+                x,
+                outcome: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// Takes the finished initial-design trials of `shard` (a copy of this search, run with
+    /// [`Shard`]) that this search has not finished yet; returns how many.
+    pub fn merge(&mut self, shard: &SearchState) -> Result<usize> {
+        if shard.spec != self.spec || shard.settings() != self.settings() {
+            bail!(
+                "it was started with other settings ({})",
+                changed_keys(&shard.spec, &self.spec).join(", ")
+            );
+        }
+        self.hand_out_initial_design()?;
+        let initial = self.initial_design();
+        let mut taken = 0;
+        for (t, o) in shard.finished().filter(|(t, _)| t.iter < initial) {
+            let mine = &mut self.trials[t.iter];
+            if mine.x != t.x {
+                bail!("its trial {} has other rates than this search's", t.iter);
+            }
+            if mine.outcome.is_none() {
+                mine.outcome = Some(o.clone());
+                taken += 1;
+            }
+        }
+        Ok(taken)
+    }
+
     /// Registers the batch in progress with the optimiser once all of it has finished.
     fn register_finished_batch(&mut self) {
         let registered = self.optimizer.observations().len();
@@ -296,18 +381,37 @@ impl SearchState {
 }
 
 /// Runs the search in `dir` from `state` with `workers` parallel evaluations until the budget is
-/// spent or, with `limit`, after that many evaluations in this call. The state is saved after
-/// every trial (module docs).
+/// spent or, with `limit`, after that many evaluations in this call; with `shard`, only that
+/// share of the initial design. The state is saved after every trial (module docs).
 pub fn run(
     dir: &Path,
     state: &mut SearchState,
     objective: &dyn Objective,
     workers: usize,
     limit: Option<usize>,
+    shard: Option<Shard>,
     progress: &dyn Progress,
 ) -> Result<Stop> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let workers = workers.max(1);
+    if let Some(shard) = shard {
+        state.hand_out_initial_design()?;
+        state.save(dir)?;
+        let initial = state.initial_design();
+        let mut todo: Vec<usize> = state
+            .unfinished()
+            .into_iter()
+            .filter(|&i| i < initial && shard.owns(state.trials[i].iter))
+            .collect();
+        let all = todo.len();
+        if let Some(l) = limit {
+            todo.truncate(l);
+        }
+        let ran = run_batch(dir, state, todo, objective, workers, progress)?;
+        state.register_finished_batch();
+        state.save(dir)?;
+        return Ok(if ran == all { Stop::Shard } else { Stop::Limit });
+    }
     let mut evaluated = 0usize;
     loop {
         state.register_finished_batch();
@@ -508,7 +612,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = Synthetic::new(None);
         let mut state = SearchState::new(spec(), settings()).unwrap();
-        let stop = run(dir.path(), &mut state, &f, 1, None, &Hidden).unwrap();
+        let stop = run(dir.path(), &mut state, &f, 1, None, None, &Hidden).unwrap();
         assert_eq!(stop, Stop::Done);
         assert!(state.is_done());
         assert_eq!(f.calls.load(Ordering::SeqCst), 8);
@@ -535,6 +639,7 @@ mod tests {
             &Synthetic::new(None),
             1,
             None,
+            None,
             &Hidden,
         )
         .unwrap();
@@ -542,7 +647,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut first = SearchState::new(spec(), settings()).unwrap();
         let f = Synthetic::new(None);
-        let stop = run(dir.path(), &mut first, &f, 1, Some(5), &Hidden).unwrap();
+        let stop = run(dir.path(), &mut first, &f, 1, Some(5), None, &Hidden).unwrap();
         assert_eq!(stop, Stop::Limit);
         assert_eq!(f.calls.load(Ordering::SeqCst), 5);
         assert_eq!(rows(dir.path()).len(), 6);
@@ -550,7 +655,7 @@ mod tests {
         let mut resumed = SearchState::resume(dir.path(), &spec()).unwrap();
         let g = Synthetic::new(None);
         assert_eq!(
-            run(dir.path(), &mut resumed, &g, 1, None, &Hidden).unwrap(),
+            run(dir.path(), &mut resumed, &g, 1, None, None, &Hidden).unwrap(),
             Stop::Done
         );
         assert_eq!(
@@ -573,6 +678,7 @@ mod tests {
             &Synthetic::new(Some(2)),
             2,
             None,
+            None,
             &Hidden,
         )
         .unwrap_err();
@@ -584,7 +690,7 @@ mod tests {
         let already = saved.finished().count();
         let mut resumed = saved;
         let f = Synthetic::new(None);
-        run(dir.path(), &mut resumed, &f, 2, None, &Hidden).unwrap();
+        run(dir.path(), &mut resumed, &f, 2, None, None, &Hidden).unwrap();
         assert_eq!(f.calls.load(Ordering::SeqCst), 8 - already);
         let iters: Vec<usize> = resumed.finished().map(|(t, _)| t.iter).collect();
         assert_eq!(iters, (0..8).collect::<Vec<_>>());
@@ -599,6 +705,7 @@ mod tests {
             &mut state,
             &Synthetic::new(None),
             2,
+            None,
             None,
             &Hidden,
         )
@@ -615,6 +722,57 @@ mod tests {
     }
 
     #[test]
+    fn shards_of_the_initial_design_merge_into_the_uninterrupted_search() {
+        let straight = tempfile::tempdir().unwrap();
+        let mut all = SearchState::new(spec(), settings()).unwrap();
+        run(
+            straight.path(),
+            &mut all,
+            &Synthetic::new(None),
+            1,
+            None,
+            None,
+            &Hidden,
+        )
+        .unwrap();
+
+        let mut shards = Vec::new();
+        for index in 0..2 {
+            let dir = tempfile::tempdir().unwrap();
+            let mut state = SearchState::new(spec(), settings()).unwrap();
+            let f = Synthetic::new(None);
+            let shard = Some(Shard { index, count: 2 });
+            let stop = run(dir.path(), &mut state, &f, 1, None, shard, &Hidden).unwrap();
+            assert_eq!(stop, Stop::Shard);
+            assert_eq!(
+                f.calls.load(Ordering::SeqCst),
+                2,
+                "half of the 4 initial trials"
+            );
+            shards.push(SearchState::resume(dir.path(), &spec()).unwrap());
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut merged = SearchState::new(spec(), settings()).unwrap();
+        assert_eq!(merged.merge(&shards[0]).unwrap(), 2);
+        assert_eq!(merged.merge(&shards[1]).unwrap(), 2);
+        assert_eq!(
+            merged.merge(&shards[1]).unwrap(),
+            0,
+            "nothing new the second time"
+        );
+        let f = Synthetic::new(None);
+        run(dir.path(), &mut merged, &f, 1, None, None, &Hidden).unwrap();
+        assert_eq!(f.calls.load(Ordering::SeqCst), 4, "only the guided trials");
+        assert_eq!(rows(dir.path()), rows(straight.path()));
+
+        let other = SearchState::new(serde_json::json!({"what": "else"}), settings()).unwrap();
+        let err = merged.merge(&other).unwrap_err().to_string();
+        assert!(err.contains("other settings (what)"), "{err}");
+        assert_eq!("3/4".parse(), Ok(Shard { index: 3, count: 4 }));
+        assert!("4/4".parse::<Shard>().is_err() && "x".parse::<Shard>().is_err());
+    }
+
+    #[test]
     fn a_search_with_other_settings_is_not_resumed() {
         let dir = tempfile::tempdir().unwrap();
         let mut state = SearchState::new(spec(), settings()).unwrap();
@@ -624,6 +782,7 @@ mod tests {
             &Synthetic::new(None),
             1,
             Some(1),
+            None,
             &Hidden,
         )
         .unwrap();
