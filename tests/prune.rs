@@ -1,8 +1,9 @@
 //! The pruning commands end to end on the mini WIDER sets (fetched from the mirror), on the CPU:
 //! `reproduce pipeline --quick` from the released EResFD-original ends with a checkpoint whose
 //! measured sparsity is in the BO's band around the target, which `reproduce tables` and
-//! `reproduce detect` load, and a second call finds every stage complete; a search stopped by
-//! its trial budget and resumed logs exactly the trials of an uninterrupted one.
+//! `reproduce detect` load; a second call finds every stage complete, and one with other settings
+//! is refused; a search stopped by its trial budget and resumed logs exactly the trials of an
+//! uninterrupted one.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -132,10 +133,18 @@ fn pipeline_quick_ends_in_the_sparsity_band_with_a_model_tables_and_detect_load(
             "{stage} complete: {again}"
         );
     }
-    assert_eq!(
-        std::fs::metadata(&model).unwrap().modified().unwrap(),
-        before
+    let modified = || std::fs::metadata(&model).unwrap().modified().unwrap();
+    assert_eq!(modified(), before);
+
+    // A call with other settings is refused at the first stage they change, not mixed in.
+    let other = run(pipeline().args(["--pruner", "l1"]));
+    assert!(!other.status.success());
+    let stderr = String::from_utf8_lossy(&other.stderr);
+    assert!(
+        stderr.contains("sfp holds a run with other settings (plan)"),
+        "{stderr}"
     );
+    assert_eq!(modified(), before);
 }
 
 /// `reproduce bo` on 8 mini training images (6 to train, 2 to validate) at 128 × 128: the probe,

@@ -29,10 +29,11 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use tch::Device;
 
-use super::finetune::{FinetuneConfig, MODEL, Record, run_finetune};
+use super::bayes::search::changed_keys;
+use super::finetune::{FINETUNE_SETTINGS, FinetuneConfig, MODEL, Record, run_finetune};
 use super::fpgm::Criterion;
 use super::search::{BoConfig, BoOptions, BoOutcome, OPTIMAL_RATES, OptimalRates, run_bo};
-use super::sfp::{SfpConfig, run_sfp};
+use super::sfp::{SFP_SETTINGS, SfpConfig, run_sfp};
 use crate::imageio::read_image;
 use crate::model::{Detector, input_tensor};
 use crate::progress::{Progress, Unit};
@@ -170,13 +171,13 @@ pub fn run_pipeline(
     let started = Instant::now();
     let bo_dir = dir.join("bo");
     let rates_path = bo_dir.join(OPTIMAL_RATES);
-    let (rates, status) = if rates_path.is_file() {
-        (OptimalRates::read(&rates_path)?, StageStatus::Complete)
-    } else {
+    let (rates, status) = {
         let mut bo = cfg.bo.clone();
         bo.pretrained = pretrained.clone();
+        let complete = rates_path.is_file();
         let resume = super::bayes::search::SearchState::exists(&bo_dir);
         match run_bo(&bo, &bo_dir, resume, &opts.bo, progress)? {
+            BoOutcome::Done(rates) if complete => (rates, StageStatus::Complete),
             BoOutcome::Done(rates) => (rates, started_or_resumed(resume)),
             BoOutcome::Stopped(n) | BoOutcome::ShardDone(n) => {
                 bail!("the search stopped after {n} trials; run the pipeline again to continue it")
@@ -196,7 +197,8 @@ pub fn run_pipeline(
     sfp.sfp.plan = rates.plan(cfg.criterion);
     sfp.train.init = crate::train::Init::Checkpoint(pretrained.clone());
     let sfp_dir = RunDir::new(&dir.join("sfp"));
-    let (pruned, status) = match complete_run(&sfp_dir, sfp.train.epochs)? {
+    let settings = (SFP_SETTINGS, serde_json::to_value(sfp.sfp)?);
+    let (pruned, status) = match complete_run(&sfp_dir, &sfp.train, Some(settings))? {
         Some(last) => (last, StageStatus::Complete),
         None => {
             let resume = sfp_dir.exists();
@@ -213,7 +215,9 @@ pub fn run_pipeline(
     finetune.train.init = crate::train::Init::Checkpoint(pruned);
     let ft_dir = RunDir::new(&dir.join("finetune"));
     let checkpoint = ft_dir.file(MODEL);
-    let (record, status) = if Record::path_for(&checkpoint).is_file() && checkpoint.is_file() {
+    let settings = (FINETUNE_SETTINGS, serde_json::to_value(finetune.finetune)?);
+    let done = complete_run(&ft_dir, &finetune.train, Some(settings))?.is_some();
+    let (record, status) = if done && Record::path_for(&checkpoint).is_file() {
         (Record::read_for(&checkpoint)?, StageStatus::Complete)
     } else {
         let resume = ft_dir.exists();
@@ -264,13 +268,40 @@ fn started_or_resumed(resume: bool) -> StageStatus {
     }
 }
 
-/// The last weights of a training run that has done its `epochs`, or `None` if it has not.
-fn complete_run(dir: &RunDir, epochs: u32) -> Result<Option<PathBuf>> {
+/// The last weights of the training run in `dir` once it has done `cfg.epochs` epochs; `None`
+/// when it has not, or was not started. A run started with other settings (the number of
+/// epochs aside), or whose stage settings file (`sfp.json`, `finetune.json`) holds others, is an
+/// error: a pipeline folder never mixes two configurations.
+fn complete_run(
+    dir: &RunDir,
+    cfg: &TrainConfig,
+    stage: Option<(&str, serde_json::Value)>,
+) -> Result<Option<PathBuf>> {
     if !dir.exists() {
         return Ok(None);
     }
+    let mut saved = dir.read_config()?;
+    saved.epochs = cfg.epochs;
+    let (saved, wanted) = (serde_json::to_value(&saved)?, serde_json::to_value(cfg)?);
+    let mut differ = changed_keys(&saved, &wanted);
+    if let Some((file, expected)) = stage {
+        let path = dir.file(file);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let found: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid JSON", path.display()))?;
+        differ.extend(changed_keys(&found, &expected));
+    }
+    if !differ.is_empty() {
+        bail!(
+            "{} holds a run with other settings ({}); give the pipeline another --out, or \
+             delete that folder to redo the stage and those after it",
+            dir.path.display(),
+            differ.join(", ")
+        );
+    }
     let state = dir.read_state()?;
-    Ok((state.epochs_done >= epochs).then(|| dir.file(&state.weights)))
+    Ok((state.epochs_done >= cfg.epochs).then(|| dir.file(&state.weights)))
 }
 
 /// The pre-training stage: its lowest-validation-loss weights (the last ones without
@@ -281,7 +312,7 @@ fn pretrain(
     opts: &PipelineOptions,
     progress: &dyn Progress,
 ) -> Result<(PathBuf, StageStatus)> {
-    let status = if complete_run(dir, cfg.epochs)?.is_some() {
+    let status = if complete_run(dir, cfg, None)?.is_some() {
         StageStatus::Complete
     } else {
         let resume = dir.exists();

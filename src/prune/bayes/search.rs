@@ -526,8 +526,9 @@ fn trial_line(iter: usize, total: usize, x: &[f64], o: &Outcome) -> String {
     )
 }
 
-/// The top-level keys whose values differ between two JSON objects.
-fn changed_keys(old: &serde_json::Value, new: &serde_json::Value) -> Vec<String> {
+/// The top-level keys whose values differ between two JSON objects (for messages that say which
+/// settings changed).
+pub fn changed_keys(old: &serde_json::Value, new: &serde_json::Value) -> Vec<String> {
     let empty = serde_json::Map::new();
     let a = old.as_object().unwrap_or(&empty);
     let b = new.as_object().unwrap_or(&empty);
