@@ -40,15 +40,45 @@ train_checks() {
     echo "== train: ok"
 }
 
+# B-FPGM's pipeline on CUDA: `pipeline --quick` from eresfd-original, which prints the wall time
+# of every stage and the new model's APs on the 50 mini val images beside the zoo models'; a
+# second call that finds every stage complete; and, with two GPUs or more, a search that runs one
+# trial per GPU.
+prune_checks() {
+    echo "== prune: pipeline --quick on CUDA"
+    "$REPRODUCE" --data-dir "$DATA" fetch wider-mini wider-gt eresfd-original
+    local run
+    run=$(mktemp -d)/pipeline
+    local pipeline=(--data-dir "$DATA" pipeline --arch eresfd --target 0.3 --from eresfd-original
+        --quick --device cuda --eval mini --out "$run")
+    "$REPRODUCE" "${pipeline[@]}" | tee "$run.log"
+    grep -q "^  finetune  ran" "$run.log"
+    test -f "$run/finetune/model.pth" -a -f "$run/finetune/model.json"
+    "$REPRODUCE" "${pipeline[@]}" --quiet | grep "^  [a-z]*  *\(complete\|skipped\)"
+    local gpus
+    gpus=$(nvidia-smi -L | wc -l)
+    if [ "$gpus" -ge 2 ]; then
+        echo "== prune: a search with one trial per GPU ($gpus GPUs)"
+        local devices
+        devices=$(seq -s, -f "cuda:%g" 0 $((gpus - 1)))
+        "$REPRODUCE" --data-dir "$DATA" bo --arch eresfd --pretrained eresfd-original --target 0.3 \
+            --wider "$DATA/WIDER-mini" --max-images 96 --n-init-points "$gpus" \
+            --n-opt-iterations "$gpus" --devices "$devices" --out "$run-bo"
+        cat "$run-bo/optimization_results.csv"
+    fi
+    echo "== prune: ok"
+}
+
 main() {
     local areas=("$@")
     if [ ${#areas[@]} -eq 0 ]; then
-        areas=(train)
+        areas=(train prune)
     fi
     for area in "${areas[@]}"; do
         case "$area" in
             train) train_checks ;;
-            *) echo "unknown area '$area'; known: train" >&2; exit 2 ;;
+            prune) prune_checks ;;
+            *) echo "unknown area '$area'; known: train, prune" >&2; exit 2 ;;
         esac
     done
 }

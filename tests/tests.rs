@@ -11,6 +11,7 @@ mod eval;
 mod export;
 mod fetch;
 mod models;
+mod prune;
 mod server;
 mod tables;
 mod train;

@@ -12,12 +12,17 @@ use bfpgm::zoo::Zoo;
 
 mod bench;
 mod bench_train;
+mod bo;
 mod check;
 mod detect;
 mod eval;
 mod export;
 mod fetch;
+mod finetune;
+mod pipeline;
 mod pretrain;
+mod prune;
+mod sfp;
 mod tables;
 mod verify;
 mod zoo;
@@ -94,6 +99,14 @@ enum Command {
     Export(export::ExportArgs),
     /// Pre-train EResFD or EXTD on WIDER FACE as upstream does.
     Pretrain(Box<pretrain::PretrainArgs>),
+    /// Bayesian optimisation of the six group pruning rates (resumable, one trial per device).
+    Bo(Box<bo::BoArgs>),
+    /// Soft filter pruning of a pre-trained model with the searched rates.
+    Sfp(Box<sfp::SfpArgs>),
+    /// Prune once and fine-tune with upstream's semantics; writes model.pth and model.json.
+    Finetune(Box<finetune::FinetuneArgs>),
+    /// The whole B-FPGM pipeline (pretrain or --from, BO, SFP, finetune), each stage resumable.
+    Pipeline(Box<pipeline::PipelineArgs>),
 }
 
 impl Cli {
@@ -110,6 +123,10 @@ impl Cli {
             Command::Check(args) => args.run(&self.global),
             Command::Export(args) => args.run(&self.global),
             Command::Pretrain(args) => args.run(&self.global),
+            Command::Bo(args) => args.run(&self.global),
+            Command::Sfp(args) => args.run(&self.global),
+            Command::Finetune(args) => args.run(&self.global),
+            Command::Pipeline(args) => args.run(&self.global),
         }
     }
 }

@@ -4,18 +4,21 @@
 //! measured one and their difference in every cell (`bfpgm::report::tables`).
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 
 use super::Global;
+use super::prune::ArchArg;
 use bfpgm::fetch;
 use bfpgm::progress;
+use bfpgm::prune::finetune::Record;
 use bfpgm::prune::groups::Grouping;
 use bfpgm::prune::measure::Measurement;
 use bfpgm::report::tables::{self, render_json, render_markdown, render_text};
-use bfpgm::zoo::GROUP_MODELS;
+use bfpgm::zoo::{Arch, GROUP_MODELS};
 
 /// Arguments of `reproduce tables`.
 #[derive(Args)]
@@ -30,6 +33,13 @@ pub struct TablesArgs {
     /// upstream's main_bayesian_prune.py.
     #[arg(long, value_enum, default_value_t = GroupingArg::Checkpoint)]
     grouping: GroupingArg,
+    /// Also measure this checkpoint (e.g. a pipeline's model.pth), in the table of --arch; the
+    /// rates it was pruned with come from the record beside it (model.json).
+    #[arg(long, value_name = "FILE", requires = "arch")]
+    checkpoint: Vec<PathBuf>,
+    /// Architecture of the --checkpoint files.
+    #[arg(long, value_enum)]
+    arch: Option<ArchArg>,
 }
 
 /// `--grouping`, mirrored from [`Grouping`] so the library stays free of clap.
@@ -71,7 +81,26 @@ impl TablesArgs {
                     .map(|x| (m, x))
             })
             .collect::<Result<Vec<_>>>()?;
-        let pairs: Vec<_> = measured.iter().map(|(m, x)| (*m, x)).collect();
+        let mut extra = Vec::new();
+        for path in &self.checkpoint {
+            let arch = Arch::from(self.arch.expect("clap requires --arch"));
+            let record = Record::read_for(path)?;
+            if record.arch != arch {
+                bail!(
+                    "{} holds {} weights by its record, not {arch}",
+                    path.display(),
+                    record.arch
+                );
+            }
+            let name = path.to_string_lossy().into_owned();
+            let m = Measurement::read(path, arch, grouping)?;
+            extra.push((record.as_model(&name, path), m));
+        }
+        let pairs: Vec<_> = measured
+            .iter()
+            .map(|(m, x)| (*m, x))
+            .chain(extra.iter().map(|(m, x)| (m, x)))
+            .collect();
         let tables = tables::build(&pairs, grouping);
         let text = if self.json {
             render_json(&tables)

@@ -22,7 +22,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor, nn};
 
 use super::groups::{GROUPS, Group, Grouping, filters_to_prune, group_of, groups};
@@ -35,7 +35,7 @@ use crate::zoo::Arch;
 const DEAD_INPUT_CONVS: &[(Arch, &str)] = &[(Arch::Eresfd, "base.m0.layer6.itm.3.conv.0")];
 
 /// Exact zeros over all parameters: upstream's `calc_sparsity` before it divides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sparsity {
     /// Parameter elements exactly equal to zero (`-0.0` included, as numpy's `== 0`).
     pub zeros: u64,
@@ -127,7 +127,7 @@ pub fn zero_filters(weight: &Tensor) -> usize {
 
 /// A half-open range `[lo, hi)` of pruning rates (fractions): the rates consistent with the zeros
 /// found. Always within NNI's domain `0 ≤ r < 1`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RateRange {
     /// Smallest rate in the range.
     pub lo: f64,

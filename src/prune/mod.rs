@@ -6,10 +6,19 @@
 //! * [`pruner`]: upstream's `MultiLayerPruner`, zeroing filters group by group in a live model.
 //! * [`measure`]: what the weights say: zero filters per conv, the group rates they imply, and
 //!   `calc_sparsity`.
-//! * [`bayes`]: the search over group rates.
+//! * [`bayes`]: the search over group rates (the optimiser and its resumable loop).
+//! * [`search`]: B-FPGM's search: one trial prunes a copy, trains it an epoch, validates it.
+//! * [`sfp`]: soft filter pruning on upstream's schedules.
+//! * [`finetune`]: fine-tuning with upstream's frozen convs, and the record of a pruned model.
+//! * [`pipeline`]: pre-training (or a zoo checkpoint), search, SFP and fine-tuning in one
+//!   resumable run folder, then the new model's numbers.
 
 pub mod bayes;
+pub mod finetune;
 pub mod fpgm;
 pub mod groups;
 pub mod measure;
+pub mod pipeline;
 pub mod pruner;
+pub mod search;
+pub mod sfp;

@@ -69,6 +69,14 @@ pub struct TrainConfig {
     pub fresh_optimizer_each_epoch: bool,
     /// Mixed precision on CUDA.
     pub amp: bool,
+    /// A new random order of the training images each epoch (upstream's `shuffle=True`; EXTD's
+    /// SFP reads them in file order). Absent from configs written before it existed: `true`.
+    #[serde(default = "shuffle_default")]
+    pub shuffle: bool,
+}
+
+fn shuffle_default() -> bool {
+    true
 }
 
 impl TrainConfig {
@@ -94,6 +102,7 @@ impl TrainConfig {
                 bn_train_first_epoch_only: false,
                 fresh_optimizer_each_epoch: false,
                 amp: false,
+                shuffle: true,
             },
             Arch::Extd => TrainConfig {
                 arch,
@@ -109,6 +118,7 @@ impl TrainConfig {
                 bn_train_first_epoch_only: true,
                 fresh_optimizer_each_epoch: false,
                 amp: false,
+                shuffle: true,
             },
         }
     }

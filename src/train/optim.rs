@@ -301,6 +301,17 @@ impl Optimizer {
         self.mask = (!all).then_some(mask);
     }
 
+    /// Freezes single elements: where `frozen` (`[n]` bool over the flat buffer) is true, values
+    /// and moments stay as they are; every other reachable element trains. Fine-tuning with fixed
+    /// pruning masks freezes exactly the zeroed filters this way.
+    pub fn set_frozen_elements(&mut self, params: &FlatParams, frozen: &Tensor) {
+        let mask = params
+            .update_mask(&|_| false)
+            .logical_and(&frozen.logical_not());
+        let all = mask.all().int64_value(&[]) != 0;
+        self.mask = (!all).then_some(mask);
+    }
+
     /// Forgets the moments and the step count: a new optimiser over the same parameters (SFP
     /// creates one every epoch, `pruning.md` §c).
     pub fn reset(&mut self) {

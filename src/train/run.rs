@@ -19,11 +19,23 @@ use crate::checkpoint::StateDict;
 use crate::model::Detector;
 use crate::progress::{Progress, Unit};
 
-/// Called between the training and the validation of each epoch.
+/// Called around the training of each epoch: how pruning stages step into the loop.
 pub trait EpochHook {
+    /// Before `epoch`'s training, also the first epoch of a resumed session (fine-tuning freezes
+    /// here, which must be redone after a resume; EXTD's SFP prunes and starts a new optimiser at
+    /// the start of each round).
+    fn before_train(&mut self, _epoch: u32, _trainer: &mut Trainer) -> Result<()> {
+        Ok(())
+    }
     /// After `epoch`'s training, before its validation and checkpoint (SFP prunes here, and the
     /// pruned weights are what the checkpoint holds, as upstream's `main_sfp.py`).
     fn after_train(&mut self, epoch: u32, trainer: &mut Trainer) -> Result<()>;
+    /// Whether BatchNorm trains in `epoch`, where the stage decides rather than the config
+    /// (EXTD's SFP rebuilds the model each round, so BatchNorm trains in each round's first
+    /// epoch); `None` leaves it to [`TrainConfig::bn_train_first_epoch_only`].
+    fn bn_train(&self, _epoch: u32) -> Option<bool> {
+        None
+    }
 }
 
 /// No hook: plain training.
@@ -190,7 +202,12 @@ pub fn run(
         if cfg.fresh_optimizer_each_epoch && epoch > 0 {
             trainer.reset_optimizer();
         }
-        let order = shuffled(train_ds.len(), cfg.seed, epoch as u64);
+        hook.before_train(epoch, &mut trainer)?;
+        let order = if cfg.shuffle {
+            shuffled(train_ds.len(), cfg.seed, epoch as u64)
+        } else {
+            (0..train_ds.len()).collect()
+        };
         let loader = Loader::start(
             train_ds.clone(),
             order,
@@ -201,7 +218,9 @@ pub fn run(
         );
         let first_iteration = state.iteration;
         let lr = |batch: usize| cfg.lr(epoch, first_iteration + batch as u64);
-        let bn_train = !(cfg.bn_train_first_epoch_only && epoch > 0);
+        let bn_train = hook
+            .bn_train(epoch)
+            .unwrap_or(!(cfg.bn_train_first_epoch_only && epoch > 0));
         let mut task = progress.task(
             &format!("epoch {}/{}", epoch + 1, cfg.epochs),
             Unit::Items,

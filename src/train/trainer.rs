@@ -205,6 +205,12 @@ impl Trainer {
         self.optimizer.set_frozen(&self.params, frozen);
     }
 
+    /// Elements where `frozen` (`[n]` bool over [`Trainer::params`]) is true are no longer
+    /// updated (fine-tuning with the pruning masks held fixed).
+    pub fn set_frozen_elements(&mut self, frozen: &Tensor) {
+        self.optimizer.set_frozen_elements(&self.params, frozen);
+    }
+
     /// A fresh optimiser state, as SFP's per-epoch rebuild gives (`pruning.md` §c).
     pub fn reset_optimizer(&mut self) {
         self.optimizer.reset();
