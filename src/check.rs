@@ -40,14 +40,17 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::Serialize;
+use tch::Device;
 
 use crate::fetch::{self, Check, FetchOptions};
 use crate::progress::Progress;
 use crate::prune::groups::Grouping;
 use crate::prune::measure::Measurement;
 use crate::report::tables::{self, Tables};
+use crate::wider::ModelSpec;
+use crate::wider::session::{self, EvalSet, zoo_gt_files};
 use crate::zoo::{ApTriple, Arch, Model, Tolerances, Zoo};
 
 /// Version of the report layout in the module doc; bumped on any incompatible change.
@@ -64,6 +67,27 @@ pub enum ApSet {
 }
 
 impl ApSet {
+    /// Fetches what measuring on this set needs (its images and the ground truth), verified,
+    /// and says where it lies.
+    pub fn prepare(
+        self,
+        zoo: &Zoo,
+        data_dir: &Path,
+        options: &FetchOptions,
+        progress: &dyn Progress,
+    ) -> Result<EvalSet> {
+        let (names, images, subset): (&[&str], _, _) = match self {
+            ApSet::Mini => (&["wider-mini", "wider-gt"], "WIDER-mini", true),
+            ApSet::Full => (&["wider-val", "wider-gt"], "WIDER", false),
+        };
+        fetch::ensure(zoo, data_dir, names, options, progress)?;
+        Ok(EvalSet {
+            images: data_dir.join(images).join("WIDER_val").join("images"),
+            ground_truth: zoo_gt_files(zoo, data_dir)?,
+            subset,
+        })
+    }
+
     /// The metric prefix and the expectation a model records for this set.
     fn expectation(self, model: &Model) -> (&'static str, Option<ApTriple>) {
         match self {
@@ -105,13 +129,72 @@ impl EvalChoice {
     }
 }
 
-/// Measures a zoo model's APs on one WIDER set with the upstream protocol. The WIDER inference
-/// driver implements it; the check only compares what it returns.
+/// Measures a zoo model's APs on one WIDER set with the upstream protocol: [`WiderAps`], or a
+/// stand-in in tests; the check only compares what it returns.
 pub trait ApMeasure {
     /// The set it evaluates on.
     fn set(&self) -> ApSet;
     /// The APs of the checkpoint at `checkpoint`, which holds `model`'s weights.
     fn measure(&mut self, model: &Model, checkpoint: &Path) -> Result<ApTriple>;
+}
+
+/// [`ApMeasure`] by `reproduce eval`'s inference and evaluation
+/// ([`crate::wider::session::measure`]). Its prediction files go to a temporary folder deleted
+/// with it: a drift check measures afresh every time rather than trusting files of an earlier
+/// build.
+pub struct WiderAps<'a> {
+    set: ApSet,
+    eval: EvalSet,
+    scratch: tempfile::TempDir,
+    device: Device,
+    progress: &'a dyn Progress,
+}
+
+impl<'a> WiderAps<'a> {
+    /// Fetches what `set` needs (verified) and prepares the measurement on `device`.
+    pub fn new(
+        set: ApSet,
+        zoo: &Zoo,
+        data_dir: &Path,
+        options: &FetchOptions,
+        device: Device,
+        progress: &'a dyn Progress,
+    ) -> Result<WiderAps<'a>> {
+        let eval = set.prepare(zoo, data_dir, options, progress)?;
+        let scratch = tempfile::Builder::new()
+            .prefix("bfpgm-check-")
+            .tempdir()
+            .context("cannot create a temporary folder for the prediction files")?;
+        Ok(WiderAps {
+            set,
+            eval,
+            scratch,
+            device,
+            progress,
+        })
+    }
+}
+
+impl ApMeasure for WiderAps<'_> {
+    fn set(&self) -> ApSet {
+        self.set
+    }
+
+    fn measure(&mut self, model: &Model, checkpoint: &Path) -> Result<ApTriple> {
+        let spec = ModelSpec {
+            name: model.name().to_string(),
+            arch: model.arch,
+            checkpoint: checkpoint.to_path_buf(),
+            references: Vec::new(),
+        };
+        session::measure(
+            &spec,
+            &self.eval,
+            self.scratch.path(),
+            self.device,
+            self.progress,
+        )
+    }
 }
 
 /// The outcome of one model, or of the whole run.

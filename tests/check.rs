@@ -254,3 +254,51 @@ fn a_changed_file_is_reported_and_kept() {
     let r = report(&report_path);
     assert_ne!(r["models"][0]["file"]["result"], "verified");
 }
+
+/// `--eval mini` measures the APs on the 50 mini val images and compares them with
+/// `expected.mini_ap`: with the built-in zoo's values moved for one setting only, exactly that
+/// setting drifts, so the other two were measured equal to upstream's within `tolerances.ap`.
+#[test]
+fn mini_set_aps_are_measured_and_a_moved_expectation_drifts() {
+    crate::require_mirror!();
+    let data = fetched(&["models", "wider-gt", "wider-mini"]);
+    let zoo = Zoo::builtin();
+    let model = zoo.model("eresfd-30").unwrap();
+    let easy = model.expected.mini_ap.unwrap().easy;
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/zoo.yaml")).unwrap();
+    assert_eq!(text.matches(&format!("easy: {easy}")).count(), 1);
+    let moved = text.replace(&format!("easy: {easy}"), &format!("easy: {}", easy - 0.01));
+    let work = tempdir();
+    let zoo_path = work.path().join("zoo.yaml");
+    std::fs::write(&zoo_path, moved).unwrap();
+
+    let report_path = work.path().join("check.json");
+    let out = run(reproduce(&data)
+        .arg("--zoo")
+        .arg(&zoo_path)
+        .args(["check", "eresfd-30", "--eval", "mini", "--device", "cpu"])
+        .args(["--quiet", "--report"])
+        .arg(&report_path));
+    assert_eq!(out.status.code(), Some(1));
+    let r = report(&report_path);
+    assert_eq!(r["ap_set"], "mini");
+    let m = &r["models"][0];
+    assert_eq!(m["drifted"], serde_json::json!(["mini_ap.easy"]));
+    let metric = |name: &str| {
+        m["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["metric"] == name)
+            .unwrap_or_else(|| panic!("no metric {name}"))
+            .clone()
+    };
+    let measured = metric("mini_ap.easy")["measured"].as_f64().unwrap();
+    assert!(
+        (measured - easy).abs() <= zoo.tolerances.ap,
+        "{measured} vs {easy}"
+    );
+    for setting in ["mini_ap.medium", "mini_ap.hard"] {
+        assert_eq!(metric(setting)["holds"], true, "{setting}");
+    }
+}

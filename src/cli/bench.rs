@@ -276,7 +276,7 @@ impl InferBench {
             device: resolved.device,
             workers: self
                 .workers
-                .map_or_else(super::eval::default_workers, usize::from),
+                .map_or_else(bfpgm::wider::session::default_workers, usize::from),
         };
         tch::set_num_threads(i32::from(self.threads));
         let stop = interrupt_flag()?;

@@ -7,11 +7,12 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
 
 use super::Global;
-use bfpgm::check::{self, ApMeasure, ApSet, EvalChoice, verdict_line};
+use bfpgm::check::{self, ApMeasure, ApSet, EvalChoice, WiderAps, verdict_line};
+use bfpgm::device::{self, DeviceChoice};
 use bfpgm::fsutil::write_atomic;
 use bfpgm::progress;
 
@@ -27,6 +28,9 @@ pub struct CheckArgs {
     /// When to measure and compare the APs: auto does so on WIDER val when it is downloaded.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = Eval::Auto)]
     eval: Eval,
+    /// Where the networks run when APs are measured: cpu, cuda or auto.
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
     /// Print no progress (the verdict lines still go to stdout).
     #[arg(long)]
     quiet: bool,
@@ -61,8 +65,19 @@ impl CheckArgs {
     pub fn run(self, global: &Global) -> Result<ExitCode> {
         let zoo = global.zoo()?;
         let sink = progress::stderr(self.quiet);
+        let resolved = device::resolve(self.device);
+        if let Some(note) = &resolved.note {
+            eprintln!("{note}");
+        }
         let mut aps = match EvalChoice::from(self.eval).resolve(&zoo, &global.data_dir) {
-            Some(set) => Some(ap_measure(set)?),
+            Some(set) => Some(WiderAps::new(
+                set,
+                &zoo,
+                &global.data_dir,
+                &global.fetch_options()?,
+                resolved.device,
+                sink.as_ref(),
+            )?),
             None => None,
         };
         let report = check::run(
@@ -70,7 +85,7 @@ impl CheckArgs {
             &global.data_dir,
             &self.names,
             &global.fetch_options()?,
-            aps.as_deref_mut(),
+            aps.as_mut().map(|a| a as &mut dyn ApMeasure),
             sink.as_ref(),
         )?;
         write_atomic(
@@ -94,17 +109,4 @@ impl CheckArgs {
         )?;
         Ok(ExitCode::from(report.exit_code))
     }
-}
-
-/// The AP measurement on `set`: the one place the WIDER inference driver plugs into the check.
-fn ap_measure(set: ApSet) -> Result<Box<dyn ApMeasure>> {
-    let flag = match set {
-        ApSet::Mini => "mini",
-        ApSet::Full => "full",
-    };
-    bail!(
-        "AP evaluation on the {flag} set is not part of this build yet: it needs the WIDER \
-         inference driver (`reproduce eval MODEL`); run `reproduce check --eval off` to check \
-         the files, the tables and the sparsities"
-    )
 }

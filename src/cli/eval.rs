@@ -214,7 +214,9 @@ impl EvalArgs {
             ground_truth,
             out: self.out.clone(),
             device: resolved.device,
-            workers: self.workers.map_or_else(default_workers, usize::from),
+            workers: self
+                .workers
+                .map_or_else(session::default_workers, usize::from),
             threads: usize::from(self.threads),
         };
         let stop = interrupt_flag()?;
@@ -246,12 +248,6 @@ impl EvalArgs {
         writeln!(stdout, "PR curves: {}", png.display())?;
         Ok(ExitCode::SUCCESS)
     }
-}
-
-/// One worker per core, at most 8 (each EXTD worker holds up to about 2 GiB at the largest
-/// scales).
-pub fn default_workers() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
 }
 
 /// The zoo entry of the full val images and the images folder inside its extraction.
@@ -413,21 +409,8 @@ fn print_model_table(out: &mut impl Write, config: &EvalConfig, run: &EvalRun) -
 
 /// The kit's files where `zoo.yaml` places them under the data directory.
 pub fn val_gt_files(global: &Global) -> Result<ValMatFiles> {
-    let zoo = global.zoo()?;
-    let path = |name: &str| -> Result<PathBuf> {
-        zoo.artifacts()
-            .find(|a| a.name == name)
-            .map(|a| a.path(&global.data_dir))
-            .ok_or_else(|| anyhow!("the registry has no '{name}' entry; give the folder with --gt"))
-    };
-    Ok(ValMatFiles {
-        face: path("wider-gt-face")?,
-        settings: [
-            path("wider-gt-easy")?,
-            path("wider-gt-medium")?,
-            path("wider-gt-hard")?,
-        ],
-    })
+    bfpgm::wider::session::zoo_gt_files(&global.zoo()?, &global.data_dir)
+        .context("give the folder with --gt")
 }
 
 fn print_table(out: &mut impl Write, dir: &Path, eval: &Evaluation) -> Result<()> {

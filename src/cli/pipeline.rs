@@ -12,7 +12,6 @@ use clap::{Args, ValueEnum};
 
 use super::Global;
 use super::bo::search_devices;
-use super::eval::val_gt_files;
 use super::prune::{ArchArg, DataArgs, ExecArgs, PrunerArg, checkpoint, set, zoo_arch};
 use super::tables::GroupingArg;
 use bfpgm::check::{ApSet, EvalChoice};
@@ -22,7 +21,7 @@ use bfpgm::prune::finetune::{FinetuneConfig, Semantics};
 use bfpgm::prune::fpgm::Criterion;
 use bfpgm::prune::measure::Measurement;
 use bfpgm::prune::pipeline::{
-    EvalSet, PipelineConfig, PipelineOptions, PipelineResult, Start, run_pipeline,
+    PipelineConfig, PipelineOptions, PipelineResult, Start, run_pipeline,
 };
 use bfpgm::prune::pruner::PrunePlan;
 use bfpgm::prune::search::{BoConfig, BoOptions, device_name};
@@ -280,7 +279,11 @@ impl PipelineArgs {
     }
 
     /// The WIDER val set `--eval` asks for, fetched where the choice says so.
-    fn eval_set(&self, global: &Global, sink: &dyn Progress) -> Result<Option<EvalSet>> {
+    fn eval_set(
+        &self,
+        global: &Global,
+        sink: &dyn Progress,
+    ) -> Result<Option<bfpgm::wider::EvalSet>> {
         let zoo = global.zoo()?;
         let choice = match self.eval {
             EvalArg::Off => EvalChoice::Off,
@@ -291,26 +294,12 @@ impl PipelineArgs {
         let Some(set) = choice.resolve(&zoo, &global.data_dir) else {
             return Ok(None);
         };
-        let (names, images, subset): (&[&str], _, _) = match set {
-            ApSet::Mini => (&["wider-mini", "wider-gt"], "WIDER-mini", true),
-            ApSet::Full => (&["wider-val", "wider-gt"], "WIDER", false),
-        };
-        fetch::ensure(
+        Ok(Some(set.prepare(
             &zoo,
             &global.data_dir,
-            names,
             &global.fetch_options()?,
             sink,
-        )?;
-        Ok(Some(EvalSet {
-            images: global
-                .data_dir
-                .join(images)
-                .join("WIDER_val")
-                .join("images"),
-            ground_truth: val_gt_files(global)?,
-            subset,
-        }))
+        )?))
     }
 
     /// Runs the pipeline, then prints the stage timings, the tables row and the APs.

@@ -8,7 +8,8 @@
 //!                   optimal_rates.json once complete
 //! <run>/sfp/        a training run with sfp.json
 //! <run>/finetune/   a training run with finetune.json, then model.pth and model.json, and
-//!                   predictions/ with the new model's WIDER val prediction files when evaluated
+//!                   predictions/model/ with the new model's WIDER val prediction files when
+//!                   evaluated
 //! ```
 //!
 //! Each stage is skipped when its output is complete, resumed when it was started, and started
@@ -18,8 +19,8 @@
 //! `EResFD-original.pth`), SFP starts from them with the BO's rates, and fine-tuning starts from
 //! SFP's last, freshly pruned epoch.
 //!
-//! The APs use upstream's inference protocol ([`crate::wider::protocol`]) and the official
-//! evaluation ([`crate::wider::evaluate`]); predictions are written per image, so an interrupted
+//! The APs are `reproduce eval`'s ([`crate::wider::session::measure`]): upstream's inference
+//! protocol and the official evaluation; predictions are written per image, so an interrupted
 //! evaluation continues where it stopped.
 
 use std::path::{Path, PathBuf};
@@ -34,14 +35,11 @@ use super::finetune::{FINETUNE_SETTINGS, FinetuneConfig, MODEL, Record, run_fine
 use super::fpgm::Criterion;
 use super::search::{BoConfig, BoOptions, BoOutcome, OPTIMAL_RATES, OptimalRates, run_bo};
 use super::sfp::{SFP_SETTINGS, SfpConfig, run_sfp};
-use crate::imageio::read_image;
-use crate::model::{Detector, input_tensor};
-use crate::progress::{Progress, Unit};
+use crate::progress::Progress;
 use crate::train::state::{BEST, RunDir};
 use crate::train::{NoHook, RunOptions, TrainConfig};
-use crate::wider::preds::{pred_path, write_pred_file};
-use crate::wider::protocol::detect_image;
-use crate::wider::{GroundTruth, MissingPolicy, Predictions, Setting, ValMatFiles, evaluate};
+use crate::wider::ModelSpec;
+use crate::wider::session::{EvalSet, measure};
 use crate::zoo::{ApTriple, Arch};
 
 /// Where the pipeline's pre-trained weights come from.
@@ -71,18 +69,6 @@ pub struct PipelineConfig {
     pub criterion: Criterion,
     /// Where and on what the new model's APs are measured, if at all.
     pub eval: Option<EvalSet>,
-}
-
-/// A WIDER val set to measure APs on.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EvalSet {
-    /// `WIDER_val/images` of the full set or of the mini set.
-    pub images: PathBuf,
-    /// The evaluation kit's `.mat` files.
-    pub ground_truth: ValMatFiles,
-    /// Only the images present are evaluated, with the ground truth restricted to them (the
-    /// 50-image mini set).
-    pub subset: bool,
 }
 
 /// How the stages execute.
@@ -229,9 +215,14 @@ pub fn run_pipeline(
     let aps = match &cfg.eval {
         Some(set) => {
             let started = Instant::now();
-            let aps = measure_aps(
-                cfg.arch,
-                &checkpoint,
+            let spec = ModelSpec {
+                name: "model".to_string(),
+                arch: cfg.arch,
+                checkpoint: checkpoint.clone(),
+                references: Vec::new(),
+            };
+            let aps = measure(
+                &spec,
                 set,
                 &ft_dir.path.join("predictions"),
                 opts.eval_device,
@@ -326,65 +317,4 @@ fn pretrain(
         dir.file(&state.weights)
     };
     Ok((weights, status))
-}
-
-/// The APs of `checkpoint` on `set` with upstream's protocol. Prediction files go to `out`;
-/// those already there are kept, so an interrupted evaluation continues.
-pub fn measure_aps(
-    arch: Arch,
-    checkpoint: &Path,
-    set: &EvalSet,
-    out: &Path,
-    device: Device,
-    progress: &dyn Progress,
-) -> Result<ApTriple> {
-    let gt = GroundTruth::load_val(&set.ground_truth)?;
-    let detector = Detector::load(arch, checkpoint, device)?;
-    let jobs: Vec<(String, String, PathBuf)> = gt
-        .events
-        .iter()
-        .flat_map(|e| {
-            e.images.iter().map(|i| {
-                let path = set.images.join(&e.name).join(format!("{}.jpg", i.name));
-                (e.name.clone(), i.name.clone(), path)
-            })
-        })
-        .filter(|(_, _, path)| !set.subset || path.is_file())
-        .collect();
-    if jobs.is_empty() {
-        bail!(
-            "no WIDER val image of the ground truth is under {}",
-            set.images.display()
-        );
-    }
-    let mut task = progress.task("evaluating", Unit::Items, Some(jobs.len() as u64));
-    let mut detect = |image: &crate::imageio::RgbImage| -> Result<Vec<[f32; 5]>> {
-        Ok(detector
-            .detect(&input_tensor(image))?
-            .iter()
-            .map(|d| [d.score, d.x1, d.y1, d.x2, d.y2])
-            .collect())
-    };
-    for (event, name, path) in &jobs {
-        if !pred_path(out, event, name).is_file() {
-            let image =
-                read_image(path).with_context(|| format!("WIDER val image {}", path.display()))?;
-            let dets = tch::no_grad(|| detect_image(&image, &mut detect))?;
-            write_pred_file(out, event, name, &dets)?;
-        }
-        task.add(1);
-    }
-    task.finish("");
-    let preds = Predictions::read_dir(out)?;
-    let policy = if set.subset {
-        MissingPolicy::Subset
-    } else {
-        MissingPolicy::Error
-    };
-    let eval = evaluate(&gt, &preds, policy)?;
-    Ok(ApTriple {
-        easy: eval.ap(Setting::Easy),
-        medium: eval.ap(Setting::Medium),
-        hard: eval.ap(Setting::Hard),
-    })
 }

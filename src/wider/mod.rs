@@ -38,4 +38,4 @@ pub mod vote;
 pub use ap::{Evaluation, MissingPolicy, SettingResult, evaluate};
 pub use gt::{GroundTruth, Setting, ValMatFiles};
 pub use preds::Predictions;
-pub use session::{EvalConfig, EvalRun, ModelSpec};
+pub use session::{EvalConfig, EvalRun, EvalSet, ModelSpec};

@@ -3,21 +3,23 @@
 //! read back from disk exactly as upstream's `evaluation.py` reads them.
 //!
 //! [`EvalConfig`] holds the typed settings the CLI builds from its flags; [`run`] returns an
-//! [`EvalRun`] that [`super::report`] turns into the JSON report and the PR-curve PNG.
+//! [`EvalRun`] that [`super::report`] turns into the JSON report and the PR-curve PNG. Callers
+//! that need only one model's numbers (the pipeline, the drift check) use [`measure`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use tch::Device;
 
 use super::ap::{Evaluation, MissingPolicy, evaluate};
 use super::gt::{GroundTruth, ValMatFiles};
 use super::infer::{
-    InferOutcome, InferSettings, RunMarker, image_jobs, infer, read_job_predictions,
+    InferOutcome, InferSettings, RunMarker, image_jobs, infer, interrupt_flag, read_job_predictions,
 };
+use super::report::ap_triple;
 use crate::progress::Progress;
-use crate::zoo::{ApTriple, Arch};
+use crate::zoo::{ApTriple, Arch, Zoo};
 
 /// APs to print beside the measured ones, with where they come from.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,4 +132,75 @@ pub fn run(config: &EvalConfig, progress: &dyn Progress, stop: &AtomicBool) -> R
         });
     }
     Ok(result)
+}
+
+/// One worker per core, at most 8 (each EXTD worker holds up to about 2 GiB at the largest
+/// scales).
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+}
+
+/// A WIDER val set to measure APs on, as the pipeline's and the drift check's `--eval` choose it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalSet {
+    /// `WIDER_val/images` of the full set or of the mini set.
+    pub images: PathBuf,
+    /// The evaluation kit's `.mat` files.
+    pub ground_truth: ValMatFiles,
+    /// Only the images present are evaluated, with the ground truth restricted to them (the
+    /// 50-image mini set).
+    pub subset: bool,
+}
+
+/// The APs of one model on `set`, with its prediction files in `out/<spec.name>`: the same
+/// inference and evaluation as `reproduce eval`, without the report. Files already there (of
+/// the same checkpoint) are kept, so an interrupted measurement continues; Ctrl-C stops it after
+/// the current image.
+pub fn measure(
+    spec: &ModelSpec,
+    set: &EvalSet,
+    out: &Path,
+    device: Device,
+    progress: &dyn Progress,
+) -> Result<ApTriple> {
+    let config = EvalConfig {
+        models: vec![spec.clone()],
+        images: set.images.clone(),
+        subset: set.subset,
+        ground_truth: set.ground_truth.clone(),
+        out: out.to_path_buf(),
+        device,
+        workers: default_workers(),
+        threads: 1,
+    };
+    let result = run(&config, progress, interrupt_flag()?)?;
+    if let Some((name, outcome)) = result.interrupted {
+        bail!(
+            "the evaluation of {name} was interrupted after {} of {} images; run again to \
+             continue",
+            outcome.already_done + outcome.inferred,
+            outcome.images
+        );
+    }
+    let model = result.models.first().context("no model was evaluated")?;
+    Ok(ap_triple(&model.evaluation))
+}
+
+/// The evaluation kit's four `.mat` files where `zoo.yaml` places them under `data_dir` (the
+/// `wider-gt-*` entries).
+pub fn zoo_gt_files(zoo: &Zoo, data_dir: &Path) -> Result<ValMatFiles> {
+    let path = |name: &str| -> Result<PathBuf> {
+        zoo.artifacts()
+            .find(|a| a.name == name)
+            .map(|a| a.path(data_dir))
+            .with_context(|| format!("the registry has no '{name}' entry"))
+    };
+    Ok(ValMatFiles {
+        face: path("wider-gt-face")?,
+        settings: [
+            path("wider-gt-easy")?,
+            path("wider-gt-medium")?,
+            path("wider-gt-hard")?,
+        ],
+    })
 }
