@@ -16,6 +16,8 @@
 #           upstream's 2 libtorch threads: does another CPU's kernels reproduce its tie orders?)
 #   prune   `pipeline --quick` on CUDA from eresfd-original: the wall time of every stage, the
 #           new model's tables row and mini-set APs; a second call finds every stage complete
+#   diag    (only when named) a short CUDA training with synchronous kernel launches, to name
+#           the operation behind a CUDA fault
 #   parity  all nine zoo models evaluated on CUDA in float32 (no TF32) on the mini val set, the
 #           APs beside upstream's
 #
@@ -59,8 +61,10 @@ train() {
     local wider="$BFPGM_DATA/WIDER-mini"
     # Upstream PyTorch: about 141 images/s on one H100 (batch 16, 640x640); goal: 5x, data
     # loading included.
-    R bench train --device cuda --wider "$wider" --batch 16 --steps 100 --warmup 10
-    R bench train --device cuda --wider "$wider" --batch 16 --steps 100 --warmup 10 --amp
+    R bench train --device cuda --wider "$wider" --batch 16 --steps 30 --warmup 5
+    R bench train --device cuda --wider "$wider" --batch 16 --steps 30 --warmup 5 --amp
+    # Pinned batches, which training does not use (see LoaderConfig::pin): still slower?
+    R bench train --device cuda --wider "$wider" --batch 16 --steps 30 --warmup 5 --pin
     local run="$BFPGM_DATA/runs/pretrain"
     R pretrain --arch eresfd --device cuda --wider "$wider" --out "$run" \
         --epochs 2 --max-images 96 --max-val-images 32 --log-every 2
@@ -89,25 +93,33 @@ prune() {
     R "${pipeline[@]}" --quiet
 }
 
+# After a CUDA fault: the same short training with every kernel launched synchronously, so the
+# error names the operation that faulted.
+diag() {
+    CUDA_LAUNCH_BLOCKING=1 RUST_BACKTRACE=1 R pretrain --arch eresfd --device cuda \
+        --wider "$BFPGM_DATA/WIDER-mini" --out "$BFPGM_DATA/runs/diag" --epochs 1 \
+        --max-images 32 --no-val --log-every 1
+}
+
 parity() {
     NVIDIA_TF32_OVERRIDE=0 R eval --all --subset --device cuda \
         --images "$BFPGM_DATA/WIDER-mini/WIDER_val/images" --out "$OUT/parity"
 }
 
 # Seconds each area may take: the device's whole loan is 15 minutes, start-up included.
-declare -A LIMIT=([smoke]=60 [train]=120 [eval]=90 [prune]=90 [parity]=100)
-declare -A FUNC=([smoke]=smoke [train]=train [eval]=eval_speed [prune]=prune [parity]=parity)
+declare -A LIMIT=([smoke]=60 [train]=180 [eval]=90 [prune]=90 [diag]=60 [parity]=100)
+declare -A FUNC=([smoke]=smoke [train]=train [eval]=eval_speed [prune]=prune [diag]=diag [parity]=parity)
 
 areas=("$@")
 [[ ${#areas[@]} -gt 0 ]] || areas=(smoke train eval prune parity)
 failed=0
 for area in "${areas[@]}"; do
     if [[ -z ${FUNC[$area]:-} ]]; then
-        echo "unknown area '$area'; known: smoke train eval prune parity" >&2
+        echo "unknown area '$area'; known: smoke train eval prune diag parity" >&2
         exit 64
     fi
     start=$SECONDS
-    export -f R smoke train eval_speed prune parity
+    export -f R smoke train eval_speed prune diag parity
     export REPRODUCE OUT
     timeout "${LIMIT[$area]}" bash -euo pipefail -c "${FUNC[$area]}" >"$OUT/$area.txt" 2>&1
     status=$?

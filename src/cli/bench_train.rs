@@ -1,6 +1,7 @@
 //! `reproduce bench train`: training throughput in images per second, for the data pipeline
-//! alone (decode + augment + batch, all worker threads) and for full training steps with the
-//! pipeline feeding them, on the CPU or CUDA. Upstream's PyTorch pre-training of EResFD runs at
+//! alone (decode + augment + batch, all worker threads), for training steps alone (one batch
+//! over and over: the ceiling of the model, the loss and the optimiser on this device), and for
+//! full training steps with the pipeline feeding them, on the CPU or CUDA. Upstream's PyTorch pre-training of EResFD runs at
 //! about 141 images/s on one H100 (batch 16, 640 × 640); the goal on the same GPU is 5× that,
 //! data loading included.
 
@@ -48,6 +49,12 @@ pub struct TrainBench {
     /// Mixed precision (CUDA).
     #[arg(long)]
     amp: bool,
+    /// Pin each batch in page-locked memory in the loader threads (training does not).
+    #[arg(long)]
+    pin: bool,
+    /// Contiguous (NCHW) weights and activations on CUDA instead of channels-last.
+    #[arg(long)]
+    nchw: bool,
     /// Side of the square input.
     #[arg(long, default_value_t = 640)]
     input_size: usize,
@@ -125,7 +132,7 @@ impl TrainBench {
             batch_size: self.batch,
             workers,
             prefetch: 2 * workers,
-            pin: dev.is_cuda().then_some(dev),
+            pin: (self.pin && dev.is_cuda()).then_some(dev),
         };
         let mode = Mode::Train(AugmentConfig::upstream(
             self.input_size,
@@ -134,11 +141,16 @@ impl TrainBench {
         let mut out = std::io::stdout().lock();
         writeln!(
             out,
-            "bench train: EResFD, batch {}, {}x{}, {} loader threads, {} images in {}",
+            "bench train: EResFD, batch {}, {}x{}, {} loader threads{}, {} images in {}",
             self.batch,
             self.input_size,
             self.input_size,
             workers,
+            if cfg.pin.is_some() {
+                " (pinned batches)"
+            } else {
+                ""
+            },
             ds.len(),
             root.display()
         )?;
@@ -161,6 +173,7 @@ impl TrainBench {
         tch::manual_seed(0);
         let mut opts = DeviceOptions::on(dev);
         opts.amp = self.amp && dev.is_cuda();
+        opts.channels_last &= !self.nchw;
         let mut trainer = Trainer::new(
             Detector::new(Arch::Eresfd, tch::Device::Cpu),
             OptimConfig::ERESFD_PRETRAIN,
@@ -171,6 +184,23 @@ impl TrainBench {
             let l = trainer.train_step(&batches.next_batch()?, 1e-3, true);
             l.loc.double_value(&[]);
         }
+
+        // Training steps alone: one batch, already in memory, again and again.
+        let one = batches.next_batch()?;
+        let t0 = Instant::now();
+        let mut last = None;
+        for _ in 0..self.steps {
+            last = Some(trainer.train_step(&one, 1e-3, true));
+        }
+        if let Some(l) = last {
+            l.loc.double_value(&[]);
+        }
+        let alone = (self.steps * one.items.len()) as f64 / t0.elapsed().as_secs_f64();
+        writeln!(
+            out,
+            "steps alone:     {alone:8.1} images/s (one batch repeated)"
+        )?;
+
         let t0 = Instant::now();
         let mut images = 0;
         let mut last = None;
@@ -186,9 +216,14 @@ impl TrainBench {
         let training = images as f64 / t0.elapsed().as_secs_f64();
         writeln!(
             out,
-            "training steps:  {training:8.1} images/s ({}{})",
+            "training steps:  {training:8.1} images/s ({}{}{})",
             if dev.is_cuda() { "cuda" } else { "cpu" },
-            if opts.amp { ", amp" } else { "" }
+            if opts.amp { ", amp" } else { "" },
+            if opts.channels_last {
+                ", channels-last"
+            } else {
+                ""
+            }
         )?;
         if dev.is_cuda() {
             let goal = UPSTREAM_H100 * GOAL_FACTOR;

@@ -482,7 +482,7 @@ impl Trials<'_> {
             batch_size,
             workers: self.loader_workers,
             prefetch: 2 * self.loader_workers,
-            pin: device.is_cuda().then_some(device),
+            pin: None,
         };
         let mode = Mode::Train(cfg.inner.augment.clone());
         let loader = Loader::start(

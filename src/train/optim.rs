@@ -6,6 +6,10 @@
 //!   the same for their gradients. An optimiser step is then a handful of element-wise kernels
 //!   over ~100 k floats instead of a few kernels per tensor for hundreds of tensors, which is
 //!   what keeps a CUDA step short. On CUDA the 4-D weights can be laid out channels-last.
+//!   Every parameter starts on a [`SLOT_ALIGN`] boundary, as a tensor of its own would: CUDA
+//!   kernels that load several floats at once fault ("misaligned address") on a view that
+//!   starts at an arbitrary float, which the first H100 run of the training showed. The padding
+//!   between slots is zero, receives no gradient and is never updated.
 //! * A parameter that never receives a gradient (EResFD's `base.m0.layer5`, whose output is
 //!   unused) is skipped entirely, as `torch.optim` skips parameters whose `.grad` is `None`:
 //!   no weight decay, no moment update. Which ones those are is found once, by a probe backward.
@@ -138,6 +142,10 @@ impl LrSchedule {
     }
 }
 
+/// Slot alignment in floats: 512 bytes, the granularity of libtorch's CUDA caching allocator, so a
+/// parameter view is aligned like a separately allocated tensor.
+pub const SLOT_ALIGN: i64 = 128;
+
 /// Where one parameter lives in the flat buffers.
 #[derive(Debug, Clone)]
 struct Slot {
@@ -181,7 +189,7 @@ impl FlatParams {
                 channels_last: channels_last && t.dim() == 4,
                 reachable: false,
             });
-            offset += numel;
+            offset += (numel as u64).div_ceil(SLOT_ALIGN as u64) as i64 * SLOT_ALIGN;
         }
         let data = Tensor::zeros([offset], (Kind::Float, device));
         let grad = Tensor::zeros([offset], (Kind::Float, device));
@@ -222,7 +230,7 @@ impl FlatParams {
         }
     }
 
-    /// Number of parameters (elements).
+    /// Number of elements of the flat buffers, padding included.
     pub fn len(&self) -> i64 {
         self.data.size()[0]
     }
@@ -241,12 +249,15 @@ impl FlatParams {
             .collect()
     }
 
-    /// `[n]` bool: elements the optimiser updates — reachable parameters not `frozen`.
+    /// `[n]` bool: elements the optimiser updates — reachable parameters not `frozen`; never
+    /// the padding between slots.
     pub fn update_mask(&self, frozen: &dyn Fn(&str) -> bool) -> Tensor {
-        let mut mask = Vec::with_capacity(self.len() as usize);
+        let mut mask = vec![false; self.len() as usize];
         for s in &self.slots {
-            let on = s.reachable && !frozen(&s.key);
-            mask.extend(std::iter::repeat_n(on, s.numel as usize));
+            if s.reachable && !frozen(&s.key) {
+                let start = s.offset as usize;
+                mask[start..start + s.numel as usize].fill(true);
+            }
         }
         Tensor::from_slice(&mask).to_device(self.data.device())
     }

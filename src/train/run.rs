@@ -196,7 +196,7 @@ pub fn run(
         batch_size,
         workers: opts.workers,
         prefetch: opts.prefetch,
-        pin: opts.device.device.is_cuda().then_some(opts.device.device),
+        pin: None,
     };
     for epoch in state.epochs_done..cfg.epochs {
         if cfg.fresh_optimizer_each_epoch && epoch > 0 {

@@ -61,14 +61,28 @@ fn values(t: &Tensor) -> Vec<f32> {
 #[test]
 fn the_model_trains_through_the_flat_buffers() {
     let (d, flat) = detector();
-    assert_eq!(flat.len() as u64, d.parameter_count());
     // layer5 feeds nothing: its 5 convs and 5 BNs (γ and β: 15 tensors) are unreachable, and
     // nothing else is.
     let unreachable = flat.unreachable();
     assert_eq!(unreachable.len(), 15, "{unreachable:?}");
     assert!(unreachable.iter().all(|k| k.starts_with("base.m0.layer5.")));
-    // The variables are views of the flat buffer.
+    // Every parameter starts on a slot boundary; the mask covers exactly the reachable ones.
     let vars = d.var_store().variables();
+    let base = flat.data.data_ptr() as i64;
+    let mut unreachable_numel = 0;
+    for (key, v) in vars.iter().filter(|(k, _)| !is_buffer(k)) {
+        let floats = (v.data_ptr() as i64 - base) / 4;
+        assert_eq!(floats.rem_euclid(SLOT_ALIGN), 0, "{key} at {floats}");
+        if unreachable.contains(&key.as_str()) {
+            unreachable_numel += v.numel() as u64;
+        }
+    }
+    let updated = flat
+        .update_mask(&|_| false)
+        .sum(Kind::Int64)
+        .int64_value(&[]) as u64;
+    assert_eq!(updated + unreachable_numel, d.parameter_count());
+    // The variables are views of the flat buffer.
     let w = &vars["loc.0.bias"];
     let before = values(w);
     tch::no_grad(|| {
