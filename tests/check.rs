@@ -258,12 +258,14 @@ fn a_changed_file_is_reported_and_kept() {
 /// `--eval mini` measures the APs on the 50 mini val images and compares them with
 /// `expected.mini_ap`: with the built-in zoo's values moved for one setting only, exactly that
 /// setting drifts, so the other two were measured equal to upstream's within `tolerances.ap`.
+/// eresfd-original has no large groups of tied scores, so its APs match upstream's within 1e-6
+/// on any machine (`docs/evaluation.md`).
 #[test]
 fn mini_set_aps_are_measured_and_a_moved_expectation_drifts() {
     crate::require_mirror!();
     let data = fetched(&["models", "wider-gt", "wider-mini"]);
     let zoo = Zoo::builtin();
-    let model = zoo.model("eresfd-30").unwrap();
+    let model = zoo.model("eresfd-original").unwrap();
     let easy = model.expected.mini_ap.unwrap().easy;
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/zoo.yaml")).unwrap();
     assert_eq!(text.matches(&format!("easy: {easy}")).count(), 1);
@@ -276,7 +278,14 @@ fn mini_set_aps_are_measured_and_a_moved_expectation_drifts() {
     let out = run(reproduce(&data)
         .arg("--zoo")
         .arg(&zoo_path)
-        .args(["check", "eresfd-30", "--eval", "mini", "--device", "cpu"])
+        .args([
+            "check",
+            "eresfd-original",
+            "--eval",
+            "mini",
+            "--device",
+            "cpu",
+        ])
         .args(["--quiet", "--report"])
         .arg(&report_path));
     assert_eq!(out.status.code(), Some(1));
@@ -293,12 +302,18 @@ fn mini_set_aps_are_measured_and_a_moved_expectation_drifts() {
             .unwrap_or_else(|| panic!("no metric {name}"))
             .clone()
     };
-    let measured = metric("mini_ap.easy")["measured"].as_f64().unwrap();
-    assert!(
-        (measured - easy).abs() <= zoo.tolerances.ap,
-        "{measured} vs {easy}"
-    );
-    for setting in ["mini_ap.medium", "mini_ap.hard"] {
-        assert_eq!(metric(setting)["holds"], true, "{setting}");
+    let want = model.expected.mini_ap.unwrap();
+    for (setting, expected) in [
+        ("easy", want.easy),
+        ("medium", want.medium),
+        ("hard", want.hard),
+    ] {
+        let m = metric(&format!("mini_ap.{setting}"));
+        let measured = m["measured"].as_f64().unwrap();
+        assert!(
+            (measured - expected).abs() <= 1e-6,
+            "{setting}: {measured} vs {expected}"
+        );
+        assert_eq!(m["holds"], setting != "easy", "{setting}");
     }
 }
