@@ -18,6 +18,8 @@
 //! * [`report`]: what we write for people and machines: drawings, tables, JSON, plots.
 //! * [`check`]: the drift check CI runs: hashes, measured numbers and APs against `zoo.yaml`.
 
+#![warn(missing_docs)]
+
 pub mod check;
 pub mod checkpoint;
 pub mod device;
