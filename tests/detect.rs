@@ -85,35 +85,44 @@ fn eresfd_60_finds_grace_hoppers_face() {
     finds_grace_hoppers_face("eresfd-60");
 }
 
+/// A checkpoint file's network is told from its keys; `--arch` may name it, and a file of
+/// another network is refused by name.
 #[test]
-fn a_checkpoint_file_needs_its_architecture() {
+fn a_checkpoint_file_is_identified_by_its_keys() {
     crate::require_mirror!();
     let shared = crate::require_reference!();
     let data = tempdir();
     let ckpt = fetched(&["models"]).join("Pruned_Models/EXTD-original.pth");
     let photo = shared.join("fixtures/grace_hopper.jpg");
+    for arch in [None, Some("extd")] {
+        let mut cmd = reproduce(data.path());
+        cmd.args(["detect", "--device", "cpu"]);
+        if let Some(a) = arch {
+            cmd.args(["--arch", a]);
+        }
+        let stdout = run_ok(cmd.arg("--model").arg(&ckpt).arg(&photo));
+        let json: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(json[0]["arch"], "extd", "{arch:?}");
+        assert!(json[0]["detections"][0]["score"].as_f64().unwrap() > 0.5);
+    }
+
+    let foreign = data.path().join("classifier.pth");
+    let mut sd = bfpgm::checkpoint::StateDict::new();
+    for key in ["conv1.weight", "fc.weight", "fc.bias"] {
+        sd.push(key, tch::Tensor::zeros([4], tch::kind::FLOAT_CPU));
+    }
+    sd.write(&foreign).unwrap();
     let out = run(reproduce(data.path())
         .args(["detect", "--device", "cpu", "--model"])
-        .arg(&ckpt)
+        .arg(&foreign)
         .arg(&photo));
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("classifier.pth"), "{err}");
     assert!(
-        err.contains(
-            "is a checkpoint file, not a zoo model: say which network it holds with --arch"
-        ),
+        err.contains("unknown architecture: the checkpoint's 3 keys match neither EResFD nor EXTD"),
         "{err}"
     );
-
-    let stdout = run_ok(
-        reproduce(data.path())
-            .args(["detect", "--device", "cpu", "--arch", "extd", "--model"])
-            .arg(&ckpt)
-            .arg(&photo),
-    );
-    let json: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(json[0]["arch"], "extd");
-    assert!(json[0]["detections"][0]["score"].as_f64().unwrap() > 0.5);
 }
 
 /// Runs a `detect` that must fail, in `cwd`, and returns its stderr.
@@ -133,7 +142,7 @@ fn a_model_that_is_not_downloaded_says_how_to_fetch_it() {
     assert!(err.contains("run `reproduce fetch eresfd-30`"), "{err}");
     let err = detect_error(data.path(), data.path(), &["--model", "eresfd-3", "x.jpg"]);
     assert!(
-        err.contains("--model is neither a zoo model nor a checkpoint file"),
+        err.contains("'eresfd-3' is neither a zoo model nor a checkpoint file"),
         "{err}"
     );
     assert!(err.contains("did you mean 'eresfd-30'"), "{err}");

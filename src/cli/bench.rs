@@ -213,11 +213,11 @@ const UPSTREAM_MINI_AP: &str = "fixtures/upstream-mini-ap.json";
 
 #[derive(Args)]
 struct InferBench {
-    /// Zoo model (`reproduce zoo list`) or checkpoint file (with --arch).
+    /// Zoo model (`reproduce zoo list`) or checkpoint file.
     #[arg(long, default_value = "eresfd-original")]
     model: String,
-    /// Architecture of a checkpoint file given by path.
-    #[arg(long, value_parser = super::eval::parse_arch)]
+    /// Architecture of a checkpoint file given by path [default: told from its keys].
+    #[arg(long, value_parser = super::model_arg::parse_arch)]
     arch: Option<Arch>,
     /// Images, <event>/<image>.jpg [default: the data directory's mini val set, from
     /// `reproduce fetch wider-val-mini`].

@@ -11,12 +11,13 @@ use clap::Args;
 use serde::Serialize;
 
 use super::Global;
+use super::model_arg;
 use bfpgm::device::{self, DeviceChoice};
 use bfpgm::fsutil::write_atomic;
 use bfpgm::imageio::{RgbImage, read_image};
 use bfpgm::model::{Detection, Detector, input_tensor};
 use bfpgm::report::canvas::{Canvas, Color, GLYPH_HEIGHT, text_width};
-use bfpgm::zoo::{Arch, Zoo};
+use bfpgm::zoo::Arch;
 
 /// Arguments of `reproduce detect`.
 #[derive(Args)]
@@ -24,8 +25,9 @@ pub struct DetectArgs {
     /// Zoo model name (e.g. eresfd-30; `reproduce zoo list`) or a checkpoint file.
     #[arg(long)]
     model: String,
-    /// Architecture of a checkpoint file given by path (zoo models know theirs).
-    #[arg(long, value_parser = parse_arch)]
+    /// Architecture of a checkpoint file given by path [default: told from its keys; zoo models
+    /// know theirs].
+    #[arg(long, value_parser = model_arg::parse_arch)]
     arch: Option<Arch>,
     /// Where the network runs: cpu, cuda or auto.
     #[arg(long, default_value = "auto")]
@@ -43,16 +45,6 @@ pub struct DetectArgs {
     /// JPEG or PNG images.
     #[arg(required = true)]
     images: Vec<PathBuf>,
-}
-
-fn parse_arch(s: &str) -> Result<Arch, String> {
-    match s {
-        "eresfd" => Ok(Arch::Eresfd),
-        "extd" => Ok(Arch::Extd),
-        other => Err(format!(
-            "unknown architecture '{other}'; use eresfd or extd"
-        )),
-    }
 }
 
 /// A detection in pixels of the original image, `(x1, y1, x2, y2)`.
@@ -147,36 +139,6 @@ enum DrawTarget {
     Folder(PathBuf),
 }
 
-/// Finds the checkpoint: a zoo model downloaded under the data folder, or a file.
-fn resolve_model(
-    zoo: &Zoo,
-    data_dir: &Path,
-    name: &str,
-    arch: Option<Arch>,
-) -> Result<(PathBuf, Arch)> {
-    if let Ok(m) = zoo.model(name) {
-        if let Some(a) = arch
-            && a != m.arch
-        {
-            bail!(
-                "--arch {a} contradicts zoo model '{name}', which is {}",
-                m.arch
-            );
-        }
-        let path = bfpgm::fetch::require(&m.artifact, data_dir)?;
-        return Ok((path, m.arch));
-    }
-    let path = PathBuf::from(name);
-    if path.is_file() {
-        let arch = arch.with_context(|| {
-            format!("{name} is a checkpoint file, not a zoo model: say which network it holds with --arch eresfd|extd")
-        })?;
-        return Ok((path, arch));
-    }
-    Err(zoo.model(name).unwrap_err())
-        .context("--model is neither a zoo model nor a checkpoint file")
-}
-
 /// File stem of an image, for the names of its output files.
 fn stem(path: &Path) -> Result<String> {
     path.file_stem()
@@ -188,7 +150,7 @@ impl DetectArgs {
     /// Runs the detector over every image; the first unreadable image stops the run.
     pub fn run(self, global: &Global) -> Result<ExitCode> {
         let zoo = global.zoo()?;
-        let (path, arch) = resolve_model(&zoo, &global.data_dir, &self.model, self.arch)?;
+        let (path, arch, _) = model_arg::resolve(&zoo, &global.data_dir, &self.model, self.arch)?;
         let resolved = device::resolve(self.device);
         if let Some(note) = &resolved.note {
             eprintln!("{note}");

@@ -1,7 +1,7 @@
 //! `reproduce eval`: WIDER FACE val APs (easy, medium, hard) with upstream's protocol, two ways.
 //!
-//! * `reproduce eval MODEL...|--all`: runs zoo models (by name) or checkpoint files (by path,
-//!   with `--arch`) over the val images with upstream's inference protocol (`wider::infer`),
+//! * `reproduce eval MODEL...|--all`: runs zoo models (by name) or checkpoint files (by path;
+//!   the network told from the keys, or `--arch`) over the val images with upstream's inference protocol (`wider::infer`),
 //!   writes `<out>/<model>/<event>/<image>.txt`, evaluates them and prints a table with the
 //!   published or expected APs beside the measured ones. It also writes a JSON report
 //!   (`<out>/report.json`, fields in `bfpgm::wider::report`) and the PR curves of the three
@@ -33,11 +33,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use clap::{ArgGroup, Args, ValueEnum};
 use serde::Serialize;
 
 use super::Global;
+use super::model_arg;
 use bfpgm::device::{self, DeviceChoice};
 use bfpgm::fsutil::write_atomic;
 use bfpgm::progress;
@@ -54,15 +55,15 @@ use bfpgm::zoo::{ApTriple, Arch, Model, Zoo};
 #[derive(Args)]
 #[command(group(ArgGroup::new("what").required(true).args(["models", "all", "predictions"])))]
 pub struct EvalArgs {
-    /// Zoo models to run (e.g. eresfd-30; `reproduce zoo list`) or checkpoint files (with
-    /// --arch).
+    /// Zoo models to run (e.g. eresfd-30; `reproduce zoo list`) or checkpoint files.
     #[arg(value_name = "MODEL")]
     models: Vec<String>,
     /// Run every model of the zoo.
     #[arg(long, conflicts_with = "models")]
     all: bool,
-    /// Architecture of the checkpoint files given by path (zoo models know theirs).
-    #[arg(long, value_parser = parse_arch)]
+    /// Architecture of the checkpoint files given by path [default: told from their keys; zoo
+    /// models know theirs].
+    #[arg(long, value_parser = model_arg::parse_arch)]
     arch: Option<Arch>,
     /// The WIDER val images, <event>/<image>.jpg [default: the data directory's
     /// WIDER/WIDER_val/images, from `reproduce fetch wider-val`].
@@ -116,17 +117,6 @@ pub struct EvalArgs {
     /// Draw the PR curves to FILE [default: <out>/pr_curves.png].
     #[arg(long, value_name = "FILE", conflicts_with = "predictions")]
     png: Option<PathBuf>,
-}
-
-/// `--arch eresfd|extd` (also used by `bench infer`).
-pub(super) fn parse_arch(s: &str) -> Result<Arch, String> {
-    match s {
-        "eresfd" => Ok(Arch::Eresfd),
-        "extd" => Ok(Arch::Extd),
-        other => Err(format!(
-            "unknown architecture '{other}'; use eresfd or extd"
-        )),
-    }
 }
 
 /// `--missing`, mirrored from [`MissingPolicy`] so the library stays free of clap.
@@ -289,46 +279,21 @@ pub(super) fn model_spec<'z>(
     name: &str,
     arch: Option<Arch>,
 ) -> Result<(ModelSpec, Option<&'z Model>)> {
-    if let Ok(m) = zoo.model(name) {
-        if let Some(a) = arch
-            && a != m.arch
-        {
-            bail!(
-                "--arch {a} contradicts zoo model '{name}', which is {}",
-                m.arch
-            );
-        }
-        let checkpoint = bfpgm::fetch::require(&m.artifact, data)?;
-        let spec = ModelSpec {
-            name: name.to_string(),
-            arch: m.arch,
-            checkpoint,
-            references: Vec::new(),
-        };
-        return Ok((spec, Some(m)));
-    }
-    let path = PathBuf::from(name);
-    if path.is_file() {
-        let arch = arch.with_context(|| {
-            format!(
-                "{name} is a checkpoint file, not a zoo model: say which network it holds with \
-                 --arch eresfd|extd"
-            )
-        })?;
-        let stem = path
+    let (checkpoint, arch, model) = model_arg::resolve(zoo, data, name, arch)?;
+    let name = match model {
+        Some(m) => m.name().to_string(),
+        None => checkpoint
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
-            .with_context(|| format!("{name} has no file name"))?;
-        let spec = ModelSpec {
-            name: stem,
-            arch,
-            checkpoint: path,
-            references: Vec::new(),
-        };
-        return Ok((spec, None));
-    }
-    Err(zoo.model(name).unwrap_err())
-        .context("a MODEL is neither a zoo model nor a checkpoint file")
+            .with_context(|| format!("{name} has no file name"))?,
+    };
+    let spec = ModelSpec {
+        name,
+        arch,
+        checkpoint,
+        references: Vec::new(),
+    };
+    Ok((spec, model))
 }
 
 /// The APs `zoo.yaml` knows for a model on these images: upstream's on the mini val set, or the

@@ -19,6 +19,7 @@ mod eval;
 mod export;
 mod fetch;
 mod finetune;
+mod model_arg;
 mod pipeline;
 mod pretrain;
 mod prune;

@@ -17,11 +17,10 @@
 //! optimize-for-mobile (freezing turns every weight lookup into a constant, so BatchNorm folds
 //! into the convolutions and those are prepacked for XNNPACK) and saves the result for the lite
 //! interpreter. The checkpoint is read and checked by the same code as everywhere else
-//! ([`Detector::load_state_dict`]), after [`arch::identify`] has told which network it holds.
+//! ([`Detector::load_state_dict`]), after [`identify`](crate::model::identify::identify) has told which network it holds.
 //!
 //! EXTD is not exported: upstream ships a mobile model for EResFD only.
 
-pub mod arch;
 pub mod manifest;
 pub mod shim;
 pub mod source;
@@ -35,6 +34,7 @@ use tch::Device;
 use crate::checkpoint::StateDict;
 use crate::fsutil::write_atomic;
 use crate::model::Detector;
+use crate::model::identify::identify;
 use crate::zoo::Arch;
 use manifest::{Checkpoint, Input, Manifest, ModelFile, Output, Runtime, Versions};
 
@@ -61,7 +61,7 @@ pub fn export(checkpoint: &Path, name: &str, out_dir: &Path) -> Result<Exported>
         .with_context(|| format!("cannot read {}", checkpoint.display()))?;
     let sd = StateDict::from_bytes(&bytes)
         .with_context(|| format!("{} is not a readable checkpoint", checkpoint.display()))?;
-    let arch = arch::identify(&sd).with_context(|| format!("{}", checkpoint.display()))?;
+    let arch = identify(&sd).with_context(|| format!("{}", checkpoint.display()))?;
     if arch != Arch::Eresfd {
         bail!(
             "{} holds {arch} weights; only EResFD is exported for mobile (upstream ships an \

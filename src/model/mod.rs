@@ -4,6 +4,7 @@
 //!   state-dict keys; [`layers`]: the conv / BatchNorm / PReLU pieces they are built from.
 //! * [`priors`]: anchor configuration (the one home of steps and sizes) and prior boxes.
 //! * [`detect`]: decoding, softmax, threshold, NMS and caps.
+//! * [`identify`]: which of the two networks a checkpoint holds, from its keys.
 //! * [`Detector`]: what the rest of the crate uses — build or [`Detector::load`] a model of an
 //!   [`Arch`], run [`Detector::forward_t`] (raw loc / conf / priors, for training and tests) or
 //!   [`Detector::detect`] (upstream's `Detect` rows), and save it as an upstream-loadable
@@ -17,6 +18,7 @@
 pub mod detect;
 pub mod eresfd;
 pub mod extd;
+pub mod identify;
 pub mod layers;
 pub mod priors;
 

@@ -1,13 +1,21 @@
-//! Which network a checkpoint holds, told from its keys, so `reproduce export FILE` needs no
-//! `--arch` and a file of some other model fails with a short, specific message instead of a
-//! list of hundreds of missing keys.
+//! Which network a checkpoint holds, told from its keys, so a checkpoint file given to `detect`,
+//! `eval` or `export` needs no `--arch`, and a file of some other model fails with a short,
+//! specific message instead of a list of hundreds of missing keys.
 
-use anyhow::{Result, bail};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
 use tch::Device;
 
+use super::Detector;
 use crate::checkpoint::{StateDict, aliases, is_buffer};
-use crate::model::Detector;
 use crate::zoo::Arch;
+
+/// [`identify`] of a checkpoint file; errors name the file.
+pub fn identify_file(path: &Path) -> Result<Arch> {
+    let sd = StateDict::read(path)?;
+    identify(&sd).with_context(|| format!("{}", path.display()))
+}
 
 /// How many keys a message shows per list.
 const SHOWN: usize = 4;
