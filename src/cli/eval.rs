@@ -280,15 +280,8 @@ pub(super) fn model_spec<'z>(
     arch: Option<Arch>,
 ) -> Result<(ModelSpec, Option<&'z Model>)> {
     let (checkpoint, arch, model) = model_arg::resolve(zoo, data, name, arch)?;
-    let name = match model {
-        Some(m) => m.name().to_string(),
-        None => checkpoint
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .with_context(|| format!("{name} has no file name"))?,
-    };
     let spec = ModelSpec {
-        name,
+        name: model_arg::model_name(&checkpoint, model)?,
         arch,
         checkpoint,
         references: Vec::new(),

@@ -4,10 +4,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 
 use super::Global;
+use super::model_arg;
 
 /// Arguments of `reproduce export`.
 #[derive(Args)]
@@ -24,23 +25,8 @@ impl ExportArgs {
     /// Resolves the checkpoint (a downloaded zoo model or a file) and exports it.
     pub fn run(self, global: &Global) -> Result<ExitCode> {
         let zoo = global.zoo()?;
-        let (path, name) = match zoo.model(&self.model) {
-            Ok(m) => (
-                bfpgm::fetch::require(&m.artifact, &global.data_dir)?,
-                m.name().to_string(),
-            ),
-            Err(_) if PathBuf::from(&self.model).is_file() => {
-                let path = PathBuf::from(&self.model);
-                let stem = path
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .with_context(|| format!("{} has no file name", path.display()))?;
-                (path, stem)
-            }
-            Err(e) => {
-                return Err(e).context("--model is neither a zoo model nor a checkpoint file");
-            }
-        };
+        let (path, _, model) = model_arg::resolve(&zoo, &global.data_dir, &self.model, None)?;
+        let name = model_arg::model_name(&path, model)?;
         let exported = bfpgm::export::export(&path, &name, &self.out)?;
         for f in &exported.manifest.files {
             println!(

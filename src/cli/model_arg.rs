@@ -19,6 +19,17 @@ pub(super) fn parse_arch(s: &str) -> Result<Arch, String> {
     }
 }
 
+/// The name a run gives a model: its zoo name, or the checkpoint file's stem.
+pub(super) fn model_name(checkpoint: &Path, model: Option<&Model>) -> Result<String> {
+    match model {
+        Some(m) => Ok(m.name().to_string()),
+        None => checkpoint
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .with_context(|| format!("{} has no file name", checkpoint.display())),
+    }
+}
+
 /// A model named on the command line: a zoo model downloaded under `data` (with its registry
 /// entry), or a checkpoint file. A file's network is `arch` when given, otherwise told from its
 /// keys; `arch` contradicting a zoo model is an error.
