@@ -97,7 +97,7 @@ fn pipeline_quick_ends_in_the_sparsity_band_with_a_model_tables_and_detect_load(
     // `reproduce tables` measures it beside the zoo models.
     let tables = run_ok(
         reproduce(&data)
-            .args(["tables", "--json", "--arch", "eresfd", "--checkpoint"])
+            .args(["tables", "--json", "--checkpoint"])
             .arg(&model),
     );
     let tables: serde_json::Value = serde_json::from_str(&tables).unwrap();

@@ -33,11 +33,11 @@ pub struct TablesArgs {
     /// upstream's main_bayesian_prune.py.
     #[arg(long, value_enum, default_value_t = GroupingArg::Checkpoint)]
     grouping: GroupingArg,
-    /// Also measure this checkpoint (e.g. a pipeline's model.pth), in the table of --arch; the
-    /// rates it was pruned with come from the record beside it (model.json).
-    #[arg(long, value_name = "FILE", requires = "arch")]
+    /// Also measure this checkpoint (e.g. a pipeline's model.pth), in the table of its network;
+    /// the network and the rates it was pruned with come from the record beside it (model.json).
+    #[arg(long, value_name = "FILE")]
     checkpoint: Vec<PathBuf>,
-    /// Architecture of the --checkpoint files.
+    /// Architecture the --checkpoint files must hold [default: what their records say].
     #[arg(long, value_enum)]
     arch: Option<ArchArg>,
 }
@@ -83,8 +83,8 @@ impl TablesArgs {
             .collect::<Result<Vec<_>>>()?;
         let mut extra = Vec::new();
         for path in &self.checkpoint {
-            let arch = Arch::from(self.arch.expect("clap requires --arch"));
             let record = Record::read_for(path)?;
+            let arch = self.arch.map_or(record.arch, Arch::from);
             if record.arch != arch {
                 bail!(
                     "{} holds {} weights by its record, not {arch}",
