@@ -73,11 +73,9 @@ impl FinetuneArgs {
                     self.out.display()
                 );
             }
-            let path = dir.file(FINETUNE_SETTINGS);
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("nothing to resume: cannot read {}", path.display()))?;
-            let finetune: FinetuneSettings = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not valid", path.display()))?;
+            let finetune: FinetuneSettings = dir
+                .read_settings(FINETUNE_SETTINGS)
+                .context("nothing to resume")?;
             FinetuneConfig {
                 finetune,
                 train: dir.read_config()?,

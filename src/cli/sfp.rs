@@ -74,11 +74,9 @@ impl SfpArgs {
                     self.out.display()
                 );
             }
-            let path = dir.file(SFP_SETTINGS);
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("nothing to resume: cannot read {}", path.display()))?;
-            let sfp: SfpSettings = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not valid", path.display()))?;
+            let sfp: SfpSettings = dir
+                .read_settings(SFP_SETTINGS)
+                .context("nothing to resume")?;
             SfpConfig {
                 sfp,
                 train: dir.read_config()?,

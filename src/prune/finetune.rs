@@ -23,7 +23,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::fpgm::Criterion;
@@ -302,35 +302,12 @@ pub fn run_finetune(
     opts: &RunOptions,
     progress: &dyn Progress,
 ) -> Result<FinetuneResult> {
-    let settings_path = dir.file(FINETUNE_SETTINGS);
-    if resume {
-        let text = std::fs::read_to_string(&settings_path).with_context(|| {
-            format!(
-                "cannot read {}; is {} a fine-tuning run?",
-                settings_path.display(),
-                dir.path.display()
-            )
-        })?;
-        let saved: FinetuneSettings = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not valid", settings_path.display()))?;
-        if saved != cfg.finetune {
-            bail!(
-                "{} was pruned or frozen differently ({}); a resumed run keeps its settings",
-                dir.path.display(),
-                settings_path.display()
-            );
-        }
-    } else {
-        if dir.exists() {
-            bail!(
-                "{} already holds a training run; continue it with --resume or choose another \
-                 --out",
-                dir.path.display()
-            );
-        }
-        let json = serde_json::to_string_pretty(&cfg.finetune).expect("serialises");
-        write_atomic(&settings_path, format!("{json}\n").as_bytes())?;
-    }
+    dir.claim_settings(
+        FINETUNE_SETTINGS,
+        &cfg.finetune,
+        resume,
+        "was pruned or frozen differently",
+    )?;
     let mut hook = FinetuneHook {
         settings: cfg.finetune,
         progress,

@@ -276,11 +276,7 @@ fn complete_run(
     let (saved, wanted) = (serde_json::to_value(&saved)?, serde_json::to_value(cfg)?);
     let mut differ = changed_keys(&saved, &wanted);
     if let Some((file, expected)) = stage {
-        let path = dir.file(file);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let found: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not valid JSON", path.display()))?;
+        let found: serde_json::Value = dir.read_settings(file)?;
         differ.extend(changed_keys(&found, &expected));
     }
     if !differ.is_empty() {

@@ -22,12 +22,11 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use super::measure::calc_sparsity;
 use super::pruner::{PrunePlan, prune};
-use crate::fsutil::write_atomic;
 use crate::progress::Progress;
 use crate::train::optim::{LrSchedule, OptimConfig, OptimizerKind};
 use crate::train::state::RunDir;
@@ -187,36 +186,12 @@ pub fn run_sfp(
     opts: &RunOptions,
     progress: &dyn Progress,
 ) -> Result<RunSummary> {
-    let settings_path = dir.file(SFP_SETTINGS);
-    if resume {
-        let text = std::fs::read_to_string(&settings_path).with_context(|| {
-            format!(
-                "cannot read {}; is {} an SFP run?",
-                settings_path.display(),
-                dir.path.display()
-            )
-        })?;
-        let saved: SfpSettings = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not valid", settings_path.display()))?;
-        if saved != cfg.sfp {
-            bail!(
-                "{} was pruned with other rates or another schedule ({}); a resumed run keeps \
-                 its settings",
-                dir.path.display(),
-                settings_path.display()
-            );
-        }
-    } else {
-        if dir.exists() {
-            bail!(
-                "{} already holds a training run; continue it with --resume or choose another \
-                 --out",
-                dir.path.display()
-            );
-        }
-        let json = serde_json::to_string_pretty(&cfg.sfp).expect("serialises");
-        write_atomic(&settings_path, format!("{json}\n").as_bytes())?;
-    }
+    dir.claim_settings(
+        SFP_SETTINGS,
+        &cfg.sfp,
+        resume,
+        "was pruned with other rates or another schedule",
+    )?;
     let mut hook = SfpHook {
         sfp: cfg.sfp,
         epochs: cfg.train.epochs,

@@ -161,13 +161,7 @@ pub fn run(
             cfg.epochs
         ));
     } else {
-        if dir.exists() {
-            bail!(
-                "{} already holds a training run; continue it with --resume or choose another \
-                 --out",
-                dir.path.display()
-            );
-        }
+        dir.refuse_existing()?;
         std::fs::create_dir_all(&dir.path)
             .with_context(|| format!("cannot create {}", dir.path.display()))?;
         dir.write_config(cfg)?;

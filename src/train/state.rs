@@ -21,6 +21,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
@@ -130,6 +131,58 @@ impl RunDir {
     /// Whether a run has been started here.
     pub fn exists(&self) -> bool {
         self.file("state.json").is_file()
+    }
+
+    /// Refuses to start a run where one was started: a new run never overwrites another.
+    pub fn refuse_existing(&self) -> Result<()> {
+        if self.exists() {
+            bail!(
+                "{} already holds a training run; continue it with --resume or choose another \
+                 --out",
+                self.path.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// Reads the settings a stage saved beside its run (`sfp.json`, `finetune.json`).
+    pub fn read_settings<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
+        let path = self.file(name);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
+    }
+
+    /// Binds a stage's settings to this run before it trains: a new run (refused where one
+    /// was started) saves them; a resumed run must have saved the same ones, and `differ` says
+    /// in the error what another value would mean.
+    pub fn claim_settings<T>(
+        &self,
+        name: &str,
+        settings: &T,
+        resume: bool,
+        differ: &str,
+    ) -> Result<()>
+    where
+        T: Serialize + DeserializeOwned + PartialEq,
+    {
+        let path = self.file(name);
+        if resume {
+            let saved: T = self
+                .read_settings(name)
+                .with_context(|| format!("is {} a run of this stage?", self.path.display()))?;
+            if saved != *settings {
+                bail!(
+                    "{} {differ} ({}); a resumed run keeps its settings",
+                    self.path.display(),
+                    path.display()
+                );
+            }
+            return Ok(());
+        }
+        self.refuse_existing()?;
+        let json = serde_json::to_string_pretty(settings).expect("settings serialise");
+        write_atomic(&path, format!("{json}\n").as_bytes())
     }
 
     /// Writes `config.json`.
