@@ -630,13 +630,14 @@ mod tests {
         assert!(dir.path().join(PLOT).is_file());
     }
 
-    #[test]
-    fn a_stopped_search_resumes_without_repeating_a_trial() {
-        let straight = tempfile::tempdir().unwrap();
-        let mut all = SearchState::new(spec(), settings()).unwrap();
+    /// The folder of a search run to its budget in one go, with one worker: what a stopped,
+    /// resumed or sharded search must reproduce.
+    fn uninterrupted() -> (tempfile::TempDir, SearchState) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = SearchState::new(spec(), settings()).unwrap();
         run(
-            straight.path(),
-            &mut all,
+            dir.path(),
+            &mut state,
             &Synthetic::new(None),
             1,
             None,
@@ -644,6 +645,12 @@ mod tests {
             &Hidden,
         )
         .unwrap();
+        (dir, state)
+    }
+
+    #[test]
+    fn a_stopped_search_resumes_without_repeating_a_trial() {
+        let (straight, all) = uninterrupted();
 
         let dir = tempfile::tempdir().unwrap();
         let mut first = SearchState::new(spec(), settings()).unwrap();
@@ -724,18 +731,7 @@ mod tests {
 
     #[test]
     fn shards_of_the_initial_design_merge_into_the_uninterrupted_search() {
-        let straight = tempfile::tempdir().unwrap();
-        let mut all = SearchState::new(spec(), settings()).unwrap();
-        run(
-            straight.path(),
-            &mut all,
-            &Synthetic::new(None),
-            1,
-            None,
-            None,
-            &Hidden,
-        )
-        .unwrap();
+        let (straight, _) = uninterrupted();
 
         let mut shards = Vec::new();
         for index in 0..2 {
