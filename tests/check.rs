@@ -3,6 +3,7 @@
 //! hash) drifts with exit 1 and names the metrics; a missing or changed file exits 2.
 
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use serde_json::Value;
 
@@ -90,6 +91,23 @@ fn eresfd30_with_one_more_zero_filter(data: &Path) -> PathBuf {
     path
 }
 
+/// Runs `reproduce check ARGS --quiet` on the data folder `data` against the registry text
+/// `zoo`, which is written into `work` with the report; returns the output and the report.
+fn check_against(data: &Path, work: &Path, zoo: &str, args: &[&str]) -> (Output, Value) {
+    let zoo_path = work.join("zoo.yaml");
+    std::fs::write(&zoo_path, zoo).unwrap();
+    let report_path = work.join("check.json");
+    let out = run(reproduce(data)
+        .arg("--zoo")
+        .arg(&zoo_path)
+        .arg("check")
+        .args(args)
+        .args(["--quiet", "--report"])
+        .arg(&report_path));
+    let r = report(&report_path);
+    (out, r)
+}
+
 fn report(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -155,15 +173,8 @@ fn one_more_zeroed_filter_is_drift() {
     let sha = sha256_file(&path, "test", &Hidden).unwrap();
     let zoo = Zoo::builtin();
     let model = zoo.model("eresfd-30").unwrap();
-    let zoo_path = data.path().join("zoo.yaml");
-    std::fs::write(&zoo_path, one_model_zoo(model, &sha, bytes)).unwrap();
-
-    let report_path = data.path().join("check.json");
-    let out = run(reproduce(data.path())
-        .arg("--zoo")
-        .arg(&zoo_path)
-        .args(["check", "--quiet", "--report"])
-        .arg(&report_path));
+    let zoo_text = one_model_zoo(model, &sha, bytes);
+    let (out, r) = check_against(data.path(), data.path(), &zoo_text, &[]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let line = stdout.lines().next().unwrap();
@@ -176,7 +187,6 @@ fn one_more_zeroed_filter_is_drift() {
     assert!(line.contains("sparsity "), "{line}");
     assert!(!line.contains("params"), "{line}");
 
-    let r = report(&report_path);
     assert_eq!(r["verdict"], "drift");
     assert_eq!(r["exit_code"], 1);
     let m = &r["models"][0];
@@ -195,25 +205,14 @@ fn a_missing_file_cannot_be_checked() {
     let data = tempdir();
     let zoo = Zoo::builtin();
     let model = zoo.model("eresfd-30").unwrap();
-    let zoo_path = data.path().join("zoo.yaml");
-    std::fs::write(
-        &zoo_path,
-        one_model_zoo(model, &model.artifact.sha256, model.artifact.bytes),
-    )
-    .unwrap();
-    let report_path = data.path().join("check.json");
-    let out = run(reproduce(data.path())
-        .arg("--zoo")
-        .arg(&zoo_path)
-        .args(["check", "--quiet", "--report"])
-        .arg(&report_path));
+    let zoo_text = one_model_zoo(model, &model.artifact.sha256, model.artifact.bytes);
+    let (out, r) = check_against(data.path(), data.path(), &zoo_text, &[]);
     assert_eq!(out.status.code(), Some(2));
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
         stdout.starts_with("ERROR  eresfd-30 ") && stdout.contains("EResFD-30-pruned.pth"),
         "{stdout}"
     );
-    let r = report(&report_path);
     assert_eq!(r["verdict"], "error");
     assert_eq!(r["models"][0]["file"]["result"], "missing");
 }
@@ -227,18 +226,8 @@ fn a_changed_file_is_reported_and_kept() {
     let zoo = Zoo::builtin();
     let model = zoo.model("eresfd-30").unwrap();
     // The registry's real hash and size: the file on disk is not the released one.
-    let zoo_path = data.path().join("zoo.yaml");
-    std::fs::write(
-        &zoo_path,
-        one_model_zoo(model, &model.artifact.sha256, model.artifact.bytes),
-    )
-    .unwrap();
-    let report_path = data.path().join("check.json");
-    let out = run(reproduce(data.path())
-        .arg("--zoo")
-        .arg(&zoo_path)
-        .args(["check", "--quiet", "--report"])
-        .arg(&report_path));
+    let zoo_text = one_model_zoo(model, &model.artifact.sha256, model.artifact.bytes);
+    let (out, r) = check_against(data.path(), data.path(), &zoo_text, &[]);
     assert_eq!(out.status.code(), Some(2));
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
@@ -251,7 +240,6 @@ fn a_changed_file_is_reported_and_kept() {
         written,
         "the evidence was replaced"
     );
-    let r = report(&report_path);
     assert_ne!(r["models"][0]["file"]["result"], "verified");
 }
 
@@ -271,25 +259,9 @@ fn mini_set_aps_are_measured_and_a_moved_expectation_drifts() {
     assert_eq!(text.matches(&format!("easy: {easy}")).count(), 1);
     let moved = text.replace(&format!("easy: {easy}"), &format!("easy: {}", easy - 0.01));
     let work = tempdir();
-    let zoo_path = work.path().join("zoo.yaml");
-    std::fs::write(&zoo_path, moved).unwrap();
-
-    let report_path = work.path().join("check.json");
-    let out = run(reproduce(&data)
-        .arg("--zoo")
-        .arg(&zoo_path)
-        .args([
-            "check",
-            "eresfd-original",
-            "--eval",
-            "mini",
-            "--device",
-            "cpu",
-        ])
-        .args(["--quiet", "--report"])
-        .arg(&report_path));
+    let args = ["eresfd-original", "--eval", "mini", "--device", "cpu"];
+    let (out, r) = check_against(&data, work.path(), &moved, &args);
     assert_eq!(out.status.code(), Some(1));
-    let r = report(&report_path);
     assert_eq!(r["ap_set"], "mini");
     let m = &r["models"][0];
     assert_eq!(m["drifted"], serde_json::json!(["mini_ap.easy"]));
