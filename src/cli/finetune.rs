@@ -9,13 +9,12 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::Global;
-use super::prune::{ArchArg, DataArgs, ExecArgs, PrunerArg, TrainArgs, checkpoint, zoo_arch};
+use super::prune::{ArchArg, DataArgs, ExecArgs, PrunerArg, TrainArgs, rated_start};
 use bfpgm::progress;
 use bfpgm::prune::bayes::search::rates_text;
 use bfpgm::prune::finetune::{
     FINETUNE_SETTINGS, FinetuneConfig, FinetuneSettings, Semantics, run_finetune,
 };
-use bfpgm::prune::search::OptimalRates;
 use bfpgm::train::state::RunDir;
 
 /// What trains, shown by `reproduce finetune --help`.
@@ -84,24 +83,21 @@ impl FinetuneArgs {
             let (Some(given), Some(rates)) = (&self.init, &self.rates) else {
                 bail!("--init and --rates are required to start fine-tuning");
             };
-            let rates = OptimalRates::read(rates)?;
-            let arch = self
-                .arch
-                .map(Into::into)
-                .or_else(|| zoo_arch(global, given))
-                .unwrap_or(rates.arch);
-            if arch != rates.arch {
-                bail!("the rates were searched for {}, not {arch}", rates.arch);
-            }
-            let init = checkpoint(global, given, sink)?;
-            let root = self.data.root(global, "WIDER")?;
-            let criterion = self.pruner.unwrap_or(PrunerArg::Fpgm).into();
+            let start = rated_start(
+                global,
+                sink,
+                self.arch,
+                given,
+                rates,
+                self.pruner,
+                &self.data,
+            )?;
             FinetuneConfig::upstream(
-                arch,
-                rates.plan(criterion),
-                Some(rates.target),
-                &init,
-                self.data.config(&root),
+                start.arch,
+                start.plan,
+                Some(start.target),
+                &start.weights,
+                start.data,
             )
         };
         if let Some(p) = self.pruner {

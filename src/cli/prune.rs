@@ -11,6 +11,8 @@ use bfpgm::device::{self, DeviceChoice};
 use bfpgm::fetch;
 use bfpgm::progress::Progress;
 use bfpgm::prune::fpgm::Criterion;
+use bfpgm::prune::pruner::PrunePlan;
+use bfpgm::prune::search::OptimalRates;
 use bfpgm::prune::search::parse_device;
 use bfpgm::train::{DataConfig, DeviceOptions, RunOptions, TrainConfig};
 use bfpgm::zoo::Arch;
@@ -208,6 +210,50 @@ pub fn zoo_arch(global: &Global, given: &str) -> Option<Arch> {
         return None;
     }
     global.zoo().ok()?.model(given).ok().map(|m| m.arch)
+}
+
+/// Where a stage that applies searched rates (SFP, fine-tuning) starts.
+pub struct RatedStart {
+    /// The network: `--arch`, else the zoo model's, else the rates'; all that are given agree.
+    pub arch: Arch,
+    /// The searched rates, as a plan for the chosen filter ranking.
+    pub plan: PrunePlan,
+    /// The target sparsity the rates were searched for.
+    pub target: f64,
+    /// The starting weights (fetched when a zoo model is named).
+    pub weights: PathBuf,
+    /// The training data.
+    pub data: DataConfig,
+}
+
+/// The shared start of `sfp` and `finetune`: the weights `given`, the rates file `rates`, the
+/// network, the data.
+pub fn rated_start(
+    global: &Global,
+    progress: &dyn Progress,
+    arch: Option<ArchArg>,
+    given: &str,
+    rates: &Path,
+    pruner: Option<PrunerArg>,
+    data: &DataArgs,
+) -> Result<RatedStart> {
+    let rates = OptimalRates::read(rates)?;
+    let arch = arch
+        .map(Into::into)
+        .or_else(|| zoo_arch(global, given))
+        .unwrap_or(rates.arch);
+    if arch != rates.arch {
+        bail!("the rates were searched for {}, not {arch}", rates.arch);
+    }
+    let weights = checkpoint(global, given, progress)?;
+    let root = data.root(global, "WIDER")?;
+    Ok(RatedStart {
+        arch,
+        plan: rates.plan(pruner.unwrap_or(PrunerArg::Fpgm).into()),
+        target: rates.target,
+        weights,
+        data: data.config(&root),
+    })
 }
 
 /// `--devices cuda:0,cuda:1` (or `cpu`): one search worker per device.

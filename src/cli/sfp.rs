@@ -8,9 +8,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::Global;
-use super::prune::{ArchArg, DataArgs, ExecArgs, PrunerArg, TrainArgs, checkpoint, zoo_arch};
+use super::prune::{ArchArg, DataArgs, ExecArgs, PrunerArg, TrainArgs, rated_start};
 use bfpgm::progress;
-use bfpgm::prune::search::OptimalRates;
 use bfpgm::prune::sfp::{SFP_SETTINGS, SfpConfig, SfpSchedule, SfpSettings, run_sfp};
 use bfpgm::train::state::RunDir;
 
@@ -85,24 +84,16 @@ impl SfpArgs {
             let (Some(given), Some(rates)) = (&self.pretrained, &self.rates) else {
                 bail!("--pretrained and --rates are required to start SFP");
             };
-            let rates = OptimalRates::read(rates)?;
-            let arch = self
-                .arch
-                .map(Into::into)
-                .or_else(|| zoo_arch(global, given))
-                .unwrap_or(rates.arch);
-            if arch != rates.arch {
-                bail!("the rates were searched for {}, not {arch}", rates.arch);
-            }
-            let pretrained = checkpoint(global, given, sink)?;
-            let root = self.data.root(global, "WIDER")?;
-            let criterion = self.pruner.unwrap_or(PrunerArg::Fpgm).into();
-            SfpConfig::upstream(
-                arch,
-                rates.plan(criterion),
-                &pretrained,
-                self.data.config(&root),
-            )
+            let start = rated_start(
+                global,
+                sink,
+                self.arch,
+                given,
+                rates,
+                self.pruner,
+                &self.data,
+            )?;
+            SfpConfig::upstream(start.arch, start.plan, &start.weights, start.data)
         };
         if let Some(n) = self.prune_every {
             cfg.sfp.schedule = match cfg.sfp.schedule {
