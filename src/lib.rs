@@ -31,6 +31,7 @@ pub mod model;
 pub mod progress;
 pub mod prune;
 pub mod report;
+mod simd;
 pub mod train;
 pub mod wider;
 pub mod zoo;
