@@ -84,6 +84,7 @@ pub fn saturation(img: &mut RgbImage, factor: f32) {
 }
 
 /// `round()` of C for a non-negative value, without a libm call (the per-pixel hot path).
+#[inline(always)]
 fn round_non_negative(x: f64) -> i32 {
     let t = x as i32;
     t + i32::from(x - t as f64 >= 0.5)
@@ -122,6 +123,7 @@ fn tables() -> &'static HsvTables {
             for a in 0..=255u8 {
                 for b in 0..=255u8 {
                     if a == 0 && b == 0 {
+                        // A grey pixel: H stays 0, as Pillow's.
                         continue;
                     }
                     // The two distances of the non-maximal channels, in channel order.
@@ -151,20 +153,18 @@ pub fn rgb_to_hsv(px: &[u8]) -> [u8; 3] {
     to_hsv(tables(), px)
 }
 
+/// Branch-free, as pixel colours are too varied to predict: the case is computed rather than
+/// branched on, and a grey pixel (`max = min`) reads the tables' zero entries for distance 0,
+/// which gives Pillow's `(0, 0, max)`.
+#[inline(always)]
 fn to_hsv(t: &HsvTables, px: &[u8]) -> [u8; 3] {
     let (r, g, b) = (px[0], px[1], px[2]);
     let maxc = r.max(g).max(b);
     let minc = r.min(g).min(b);
-    if maxc == minc {
-        return [0, 0, maxc];
-    }
-    let (case, a, b) = if r == maxc {
-        (0, maxc - g, maxc - b)
-    } else if g == maxc {
-        (1, maxc - r, maxc - b)
-    } else {
-        (2, maxc - r, maxc - g)
-    };
+    // 0 when R is the maximum, else 1 when G is, else 2 (Pillow tests in that order).
+    let case = usize::from(r != maxc) * (1 + usize::from(g != maxc));
+    let a = if case == 0 { maxc - g } else { maxc - r };
+    let b = if case == 2 { maxc - g } else { maxc - b };
     [
         t.hue[(case * 256 + a as usize) * 256 + b as usize],
         t.sat[(maxc - minc) as usize * 256 + maxc as usize],
@@ -215,23 +215,40 @@ pub fn hsv_to_rgb(hsv: [u8; 3]) -> [u8; 3] {
 
 fn to_rgb(tb: &RgbTables, hsv: [u8; 3]) -> [u8; 3] {
     let [h, s, v] = hsv;
-    if s == 0 {
-        return [v, v, v];
-    }
     let (h, s) = (h as usize, s as usize);
     let vf = v as f64;
-    let round = |x: f64| round_non_negative(x).clamp(0, 255) as u8;
-    let p = round(vf * tb.one_minus_fs[s]);
-    let q = round(vf * (1.0 - (tb.fs[s] * tb.f[h]) as f64));
-    let t = round(vf * (1.0 - tb.fs[s] as f64 * tb.one_minus_f[h]));
-    match tb.sextant[h] {
-        0 => [v, t, p],
-        1 => [q, v, p],
-        2 => [p, v, t],
-        3 => [p, q, v],
-        4 => [t, p, v],
-        _ => [v, p, q],
-    }
+    let p = round_u8(vf * tb.one_minus_fs[s]);
+    let q = round_u8(vf * (1.0 - (tb.fs[s] * tb.f[h]) as f64));
+    let t = round_u8(vf * (1.0 - tb.fs[s] as f64 * tb.one_minus_f[h]));
+    assemble(tb, hsv, p, q, t)
+}
+
+/// C's `round()` of a non-negative value, clipped to a byte.
+#[inline(always)]
+fn round_u8(x: f64) -> u8 {
+    round_non_negative(x).clamp(0, 255) as u8
+}
+
+/// Pillow's choice among `v`, `p`, `q` and `t` by the sextant of H (grey when S is 0), as
+/// indices into `[v, p, q, t]`: a lookup rather than a branch per pixel.
+#[inline(always)]
+fn assemble(tb: &RgbTables, [h, s, v]: [u8; 3], p: u8, q: u8, t: u8) -> [u8; 3] {
+    const PICK: [[usize; 3]; 7] = [
+        [0, 3, 1],
+        [2, 0, 1],
+        [1, 0, 3],
+        [1, 2, 0],
+        [3, 1, 0],
+        [0, 1, 2],
+        [0, 0, 0],
+    ];
+    let values = [v, p, q, t];
+    let pick = PICK[if s == 0 {
+        6
+    } else {
+        tb.sextant[h as usize] as usize
+    }];
+    pick.map(|i| values[i])
 }
 
 /// `h + delta` stored into numpy's `uint8`: truncated toward zero, then wrapped modulo 256.
@@ -241,14 +258,52 @@ pub fn shift_hue(h: u8, delta: f64) -> u8 {
 
 /// Upstream's `random_hue`: H shifted by `delta` through numpy's cast into `uint8`.
 pub fn hue(img: &mut RgbImage, delta: f64) {
-    let shift: Vec<u8> = (0..=255u8).map(|h| shift_hue(h, delta)).collect();
-    let (to, from) = (tables(), rgb_tables());
-    for px in img.data.chunks_exact_mut(3) {
-        let [h, s, v] = to_hsv(to, px);
-        px.copy_from_slice(&to_rgb(from, [shift[h as usize], s, v]));
+    let mut shift = [0u8; 256];
+    for (h, s) in shift.iter_mut().enumerate() {
+        *s = shift_hue(h as u8, delta);
     }
+    hue_shift(&mut img.data, &shift);
 }
 
+/// Pixels [`hue_shift`] converts together.
+const LANES: usize = 16;
+
+crate::simd::multiversion! {
+/// [`hue`] on packed RGB pixels with the shift as a table. [`to_rgb`]'s arithmetic runs
+/// [`LANES`] pixels at a time in separate arrays, with the table lookups done beforehand, so
+/// that the multiplications and roundings become vector instructions; the result is
+/// [`to_rgb`]'s, pixel for pixel (a unit test compares them).
+fn hue_shift(data: &mut [u8], shift: &[u8; 256]) {
+    let (to, from) = (tables(), rgb_tables());
+    for chunk in data.chunks_mut(3 * LANES) {
+        let mut hsv = [[0u8; 3]; LANES];
+        for (o, px) in hsv.iter_mut().zip(chunk.chunks_exact(3)) {
+            *o = to_hsv(to, px);
+            o[0] = shift[o[0] as usize];
+        }
+        let (mut vf, mut fs, mut one_minus_fs, mut f, mut one_minus_f) =
+            ([0f64; LANES], [0f32; LANES], [0f64; LANES], [0f32; LANES], [0f64; LANES]);
+        for (i, &[h, s, v]) in hsv.iter().enumerate() {
+            vf[i] = v as f64;
+            fs[i] = from.fs[s as usize];
+            one_minus_fs[i] = from.one_minus_fs[s as usize];
+            f[i] = from.f[h as usize];
+            one_minus_f[i] = from.one_minus_f[h as usize];
+        }
+        let (mut p, mut q, mut t) = ([0u8; LANES], [0u8; LANES], [0u8; LANES]);
+        for i in 0..LANES {
+            p[i] = round_u8(vf[i] * one_minus_fs[i]);
+            q[i] = round_u8(vf[i] * (1.0 - (fs[i] * f[i]) as f64));
+            t[i] = round_u8(vf[i] * (1.0 - fs[i] as f64 * one_minus_f[i]));
+        }
+        for (i, px) in chunk.chunks_exact_mut(3).enumerate() {
+            px.copy_from_slice(&assemble(from, hsv[i], p[i], q[i], t[i]));
+        }
+    }
+}
+}
+
+#[cfg(test)]
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,6 +358,44 @@ mod tests {
         // Red has hue 0, green 1/3 of the circle (85), blue 2/3 (170).
         assert_eq!(rgb_to_hsv(&[0, 255, 0]), [85, 255, 255]);
         assert_eq!(rgb_to_hsv(&[0, 0, 255]), [170, 255, 255]);
+    }
+
+    #[test]
+    fn the_tables_give_pillows_hsv_of_every_colour() {
+        for c in 0..1u32 << 24 {
+            let px = [(c >> 16) as u8, (c >> 8) as u8, c as u8];
+            let (maxc, minc) = (*px.iter().max().unwrap(), *px.iter().min().unwrap());
+            let want = if maxc == minc {
+                [0, 0, maxc]
+            } else {
+                let case = px.iter().position(|&x| x == maxc).unwrap();
+                let s = (maxc - minc) as f32 / maxc as f32;
+                let s = ((s as f64 * 255.0) as i32).clamp(0, 255) as u8;
+                [hue_of(case, px.map(|x| maxc - x)), s, maxc]
+            };
+            assert_eq!(rgb_to_hsv(&px), want, "{px:?}");
+        }
+    }
+
+    #[test]
+    fn the_vectorised_hue_shift_equals_the_per_pixel_conversion() {
+        // Every colour, in an image whose size is not a multiple of the lane count.
+        let data: Vec<u8> = (0..1u32 << 24)
+            .flat_map(|c| [(c >> 16) as u8, (c >> 8) as u8, c as u8])
+            .chain([7, 8, 9])
+            .collect();
+        for delta in [-17.3, 0.0, 11.9] {
+            let mut img = RgbImage::new(data.len() / 3, 1, data.clone()).unwrap();
+            hue(&mut img, delta);
+            for (px, out) in data.chunks_exact(3).zip(img.data.chunks_exact(3)) {
+                let [h, s, v] = rgb_to_hsv(px);
+                assert_eq!(
+                    out,
+                    hsv_to_rgb([shift_hue(h, delta), s, v]),
+                    "{px:?} {delta}"
+                );
+            }
+        }
     }
 
     #[test]
