@@ -483,6 +483,7 @@ impl Trials<'_> {
             workers: self.loader_workers,
             prefetch: 2 * self.loader_workers,
             pin: None,
+            nice: LoaderConfig::nice_for(device),
         };
         let mode = Mode::Train(cfg.inner.augment.clone());
         let loader = Loader::start(

@@ -252,6 +252,43 @@ pub struct LoaderConfig {
     /// 445 for the training steps alone and 300–370 for the loader alone (`bench train
     /// --pin` measures it against the pageable default).
     pub pin: Option<Device>,
+    /// Niceness added to the worker threads (Linux; elsewhere ignored). A thread that drives a
+    /// GPU queues kernels one after another and waits for no data, so any moment it waits for
+    /// a core is a moment the GPU idles; workers at a lower priority yield the core at once and
+    /// catch up from the prefetched batches. [`LoaderConfig::nice_for`] picks it.
+    pub nice: i32,
+}
+
+/// The niceness of loader threads that feed a CUDA device ([`LoaderConfig::nice`]).
+pub const CUDA_LOADER_NICE: i32 = 10;
+
+impl LoaderConfig {
+    /// The worker niceness for training on `device`: [`CUDA_LOADER_NICE`] on CUDA; none on the
+    /// CPU, where the consumer's arithmetic would otherwise starve its own data.
+    pub fn nice_for(device: Device) -> i32 {
+        if device.is_cuda() {
+            CUDA_LOADER_NICE
+        } else {
+            0
+        }
+    }
+}
+
+/// Name of the loader's worker threads (in `top -H`, `perf`, `/proc/<pid>/task/*/comm`).
+pub const WORKER_NAME: &str = "bfpgm-loader";
+
+/// Lowers the calling thread's priority by `increment` (Linux keeps one per thread). Best
+/// effort: a refusal changes only the speed, so it is ignored.
+fn lower_own_priority(increment: i32) {
+    #[cfg(target_os = "linux")]
+    if increment > 0 {
+        // SAFETY: `nice` changes only the calling thread's niceness, capped at 19 by Linux.
+        unsafe {
+            libc::nice(increment);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = increment;
 }
 
 /// Upstream redraws an image until its augmentation keeps a face; give up after this many.
@@ -379,7 +416,8 @@ impl Loader {
             .map(|_| {
                 let (shared, ds, order, mode) =
                     (shared.clone(), ds.clone(), order.clone(), mode.clone());
-                std::thread::spawn(move || {
+                let work = move || {
+                    lower_own_priority(cfg.nice);
                     let (lock, cv) = &*shared;
                     loop {
                         let k = {
@@ -403,7 +441,11 @@ impl Loader {
                         s.ready.insert(k, built);
                         cv.notify_all();
                     }
-                })
+                };
+                std::thread::Builder::new()
+                    .name(WORKER_NAME.into())
+                    .spawn(work)
+                    .expect("the system starts a loader thread")
             })
             .collect();
         Loader {
@@ -550,6 +592,7 @@ mod tests {
             workers,
             prefetch,
             pin: None,
+            nice: 0,
         };
         Loader::start(ds.clone(), shuffled(ds.len(), 5, 2), mode, 5, 2, cfg)
             .map(|b| {
@@ -586,11 +629,65 @@ mod tests {
             workers: 2,
             prefetch: 2,
             pin: None,
+            nice: 0,
         };
         let mut loader = Loader::start(ds, (0..8).collect(), Mode::Val { size: 32 }, 0, 0, cfg);
         assert_eq!(loader.len(), 8);
         assert_eq!(loader.next().unwrap().unwrap().items, [0]);
         drop(loader); // joins the workers; a hang here fails the test by timeout
+    }
+
+    /// The niceness of a thread from its `/proc/.../stat` (field 19).
+    #[cfg(target_os = "linux")]
+    fn niceness(stat: &Path) -> i32 {
+        let text = std::fs::read_to_string(stat).unwrap();
+        let after_name = &text[text.rfind(')').unwrap() + 1..];
+        after_name
+            .split_whitespace()
+            .nth(16)
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn loader_threads_run_at_the_niceness_asked_for() {
+        let (_dir, w) = synthetic(8);
+        let ds = Arc::new(Dataset::load(&w, Split::Train).unwrap());
+        let base = niceness(Path::new("/proc/thread-self/stat"));
+        let want = (base + 5).min(19);
+        assert_ne!(
+            want, base,
+            "the test process already runs at the lowest priority"
+        );
+        let cfg = LoaderConfig {
+            batch_size: 1,
+            workers: 2,
+            prefetch: 2,
+            pin: None,
+            nice: 5,
+        };
+        let mut loader = Loader::start(ds, (0..8).collect(), Mode::Val { size: 32 }, 0, 0, cfg);
+        assert!(loader.next().unwrap().is_ok());
+        // Other tests' loaders may run beside this one at niceness 0: count ours.
+        let ours = || {
+            std::fs::read_dir("/proc/self/task")
+                .unwrap()
+                .filter_map(|t| t.ok().map(|t| t.path()))
+                .filter(|t| {
+                    std::fs::read_to_string(t.join("comm")).is_ok_and(|c| c.trim() == WORKER_NAME)
+                })
+                .filter(|t| niceness(&t.join("stat")) == want)
+                .count()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while ours() < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(ours(), 2);
+        // The consumer keeps its priority.
+        assert_eq!(niceness(Path::new("/proc/thread-self/stat")), base);
     }
 
     #[test]
@@ -607,6 +704,7 @@ mod tests {
             workers: 1,
             prefetch: 1,
             pin: None,
+            nice: 0,
         };
         let err = Loader::start(ds, vec![0, 1], Mode::Val { size: 32 }, 0, 0, cfg)
             .next()

@@ -191,6 +191,7 @@ pub fn run(
         workers: opts.workers,
         prefetch: opts.prefetch,
         pin: None,
+        nice: LoaderConfig::nice_for(opts.device.device),
     };
     for epoch in state.epochs_done..cfg.epochs {
         if cfg.fresh_optimizer_each_epoch && epoch > 0 {
