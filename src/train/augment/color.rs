@@ -216,11 +216,25 @@ pub fn hsv_to_rgb(hsv: [u8; 3]) -> [u8; 3] {
 fn to_rgb(tb: &RgbTables, hsv: [u8; 3]) -> [u8; 3] {
     let [h, s, v] = hsv;
     let (h, s) = (h as usize, s as usize);
-    let vf = v as f64;
-    let p = round_u8(vf * tb.one_minus_fs[s]);
-    let q = round_u8(vf * (1.0 - (tb.fs[s] * tb.f[h]) as f64));
-    let t = round_u8(vf * (1.0 - tb.fs[s] as f64 * tb.one_minus_f[h]));
+    let [p, q, t] = pqt(
+        v as f64,
+        tb.fs[s],
+        tb.one_minus_fs[s],
+        tb.f[h],
+        tb.one_minus_f[h],
+    );
     assemble(tb, hsv, p, q, t)
+}
+
+/// Pillow's `p`, `q` and `t` of `hsv2rgb` from V and the table entries of S and H, each with
+/// its own mix of float and double.
+#[inline(always)]
+fn pqt(vf: f64, fs: f32, one_minus_fs: f64, f: f32, one_minus_f: f64) -> [u8; 3] {
+    [
+        round_u8(vf * one_minus_fs),
+        round_u8(vf * (1.0 - (fs * f) as f64)),
+        round_u8(vf * (1.0 - fs as f64 * one_minus_f)),
+    ]
 }
 
 /// C's `round()` of a non-negative value, clipped to a byte.
@@ -290,20 +304,18 @@ fn hue_shift(data: &mut [u8], shift: &[u8; 256]) {
             f[i] = from.f[h as usize];
             one_minus_f[i] = from.one_minus_f[h as usize];
         }
-        let (mut p, mut q, mut t) = ([0u8; LANES], [0u8; LANES], [0u8; LANES]);
-        for i in 0..LANES {
-            p[i] = round_u8(vf[i] * one_minus_fs[i]);
-            q[i] = round_u8(vf[i] * (1.0 - (fs[i] * f[i]) as f64));
-            t[i] = round_u8(vf[i] * (1.0 - fs[i] as f64 * one_minus_f[i]));
+        let mut out = [[0u8; 3]; LANES];
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = pqt(vf[i], fs[i], one_minus_fs[i], f[i], one_minus_f[i]);
         }
         for (i, px) in chunk.chunks_exact_mut(3).enumerate() {
-            px.copy_from_slice(&assemble(from, hsv[i], p[i], q[i], t[i]));
+            let [p, q, t] = out[i];
+            px.copy_from_slice(&assemble(from, hsv[i], p, q, t));
         }
     }
 }
 }
 
-#[cfg(test)]
 #[cfg(test)]
 mod tests {
     use super::*;
