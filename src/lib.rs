@@ -1,40 +1,31 @@
-//! B-FPGM reproduced in Rust: the model zoo, the two tiny face detectors, the WIDER FACE
-//! protocol, the paper's tables, training and pruning.
+//! B-FPGM reproduced in Rust, the part that runs networks: the two tiny face detectors on tch
+//! (libtorch), upstream's inference protocol and the evaluation driver, training and pruning, and
+//! the mobile export. Everything that needs no network (the zoo, downloads, the checkpoint format,
+//! WIDER ground truth and AP, the tables, the drift check) is the `bfpgm_core` crate below.
 //!
 //! The modules follow the paper's pipeline, so each step is where a reader expects it:
 //!
-//! * [`zoo`]: the registry (`zoo.yaml`) of checkpoints and datasets.
-//! * [`fetch`]: downloads, sha256 verification, resume, mirrors and archive extraction.
-//! * [`fsutil`]: write-then-rename, so no command leaves a half-written file.
-//! * [`progress`]: progress events from long steps, drawn by the CLI as bars or log lines.
-//! * [`checkpoint`]: the strict `.pth` reader and writer (zip + pickle subset, no code execution).
+//! * [`device`]: `--device cpu|cuda[:N]|auto` into a `tch::Device`, loading CUDA only then.
+//! * [`tensors`]: the checkpoint format's plain arrays to and from tch tensors.
 //! * [`model`]: EResFD and EXTD on tch, priors, decoding and the detection step.
-//! * [`device`]: `--device cpu|cuda|auto` into a `tch::Device`.
-//! * [`imageio`]: the RGB image type shared by detection, evaluation and training, and its codecs.
-//! * [`wider`]: WIDER FACE ground truth, the upstream inference protocol and AP evaluation.
+//! * [`resize`]: OpenCV's resizes and flip, bit for bit (test protocol and training).
+//! * [`protocol`]: upstream's per-image test protocol (passes, box voting).
+//! * [`eval`]: a detector over WIDER val, the run over several models, its report.
 //! * [`export`]: EResFD as TorchScript and a lite-interpreter file for mobile apps.
 //! * [`train`]: WIDER FACE training: data, augmentation, anchor matching, loss, optimisers, runs.
-//! * [`prune`]: layer groups and the Bayesian optimisation of their pruning rates.
-//! * [`report`]: what we write for people and machines: drawings, tables, JSON, plots.
-//! * [`check`]: the drift check CI runs: hashes, measured numbers and APs against `zoo.yaml`.
+//! * [`prune`]: filter selection, the group pruner, SFP, fine-tuning and the Bayesian search.
+//! * [`cli`]: the commands that run networks (the front binary hands them over).
 
 #![warn(missing_docs)]
 
-pub mod check;
-pub mod checkpoint;
+pub mod cli;
 pub mod device;
+pub mod eval;
 pub mod export;
-pub mod fetch;
-pub mod fsutil;
-pub mod imageio;
 pub mod model;
-pub mod progress;
+pub mod protocol;
 pub mod prune;
-pub mod report;
+pub mod resize;
 mod simd;
+pub mod tensors;
 pub mod train;
-pub mod wider;
-pub mod zoo;
-
-#[cfg(test)]
-pub(crate) mod testutil;

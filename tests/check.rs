@@ -7,11 +7,11 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use bfpgm::checkpoint::StateDict;
-use bfpgm::fetch::hash::sha256_file;
-use bfpgm::progress::Hidden;
-use bfpgm::prune::measure::zero_filters;
-use bfpgm::zoo::{MODELS_DIR, Model, Zoo};
+use bfpgm_core::checkpoint::StateDict;
+use bfpgm_core::hash::sha256_file;
+use bfpgm_core::measure::zero_filters;
+use bfpgm_core::progress::Hidden;
+use bfpgm_core::zoo::{MODELS_DIR, Model, Zoo};
 
 use crate::util::{fetched, reproduce, run, tempdir};
 
@@ -76,15 +76,19 @@ fn eresfd30_with_one_more_zero_filter(data: &Path) -> PathBuf {
     let original = fetched(&["models"])
         .join(MODELS_DIR)
         .join(&model.artifact.file);
-    let sd = StateDict::read(&original).unwrap();
-    let weight = sd.get("base.m0.layer3.0.res_layer.0.weight").unwrap();
-    let before = zero_filters(weight);
-    let live = (0..weight.size()[0])
-        .find(|&k| weight.get(k).abs().sum(tch::Kind::Double).double_value(&[]) > 0.0)
+    let mut sd = StateDict::read(&original).unwrap();
+    let key = "base.m0.layer3.0.res_layer.0.weight";
+    let before = zero_filters(sd.get(key).unwrap());
+    // The key and its alias share one tensor, so zeroing it edits both.
+    let weight = sd.get_mut(key).unwrap();
+    let per_filter = weight.numel() / weight.shape()[0] as usize;
+    let values = weight.as_f32_mut().unwrap();
+    let live = values
+        .chunks_exact_mut(per_filter)
+        .find(|f| f.iter().any(|&x| x != 0.0))
         .unwrap();
-    // `get` is a view: zeroing it edits the tensor that the key and its alias share.
-    let _ = weight.get(live).zero_();
-    assert_eq!(zero_filters(weight), before + 1);
+    live.fill(0.0);
+    assert_eq!(zero_filters(sd.get(key).unwrap()), before + 1);
     let path = data.join(MODELS_DIR).join(&model.artifact.file);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     sd.write(&path).unwrap();

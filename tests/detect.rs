@@ -69,9 +69,9 @@ fn finds_grace_hoppers_face(model: &str) {
     );
     assert_eq!(lines[2], first);
 
-    let image = bfpgm::imageio::read_image(&drawn).unwrap();
+    let image = bfpgm_core::imageio::read_image(&drawn).unwrap();
     assert_eq!((image.width, image.height), (512, 600));
-    let original = bfpgm::imageio::read_image(&photo).unwrap();
+    let original = bfpgm_core::imageio::read_image(&photo).unwrap();
     assert_ne!(image.data, original.data, "nothing was drawn");
 }
 
@@ -107,9 +107,9 @@ fn a_checkpoint_file_is_identified_by_its_keys() {
     }
 
     let foreign = data.path().join("classifier.pth");
-    let mut sd = bfpgm::checkpoint::StateDict::new();
+    let mut sd = bfpgm_core::checkpoint::StateDict::new();
     for key in ["conv1.weight", "fc.weight", "fc.bias"] {
-        sd.push(key, tch::Tensor::zeros([4], tch::kind::FLOAT_CPU));
+        sd.push(key, bfpgm_core::checkpoint::Array::f32(&[4], vec![0.0; 4]));
     }
     sd.write(&foreign).unwrap();
     let out = run(reproduce(data.path())

@@ -4,9 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use bfpgm::imageio::{RgbImage, encode_png, read_image};
+use bfpgm_core::imageio::{RgbImage, encode_png, read_image};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::util::{fetched, reproduce, run, run_ok, tempdir};
 
@@ -64,7 +63,7 @@ fn reference_test_image(shared: &Path) -> RgbImage {
     }
     let pixels = bytes[10 + header_len..].to_vec();
     assert_eq!(
-        hex::encode(Sha256::digest(&pixels)),
+        bfpgm_core::hash::sha256_hex(&pixels),
         "d9e8beb347c712baf2996d42078b3d729fa990b1ee4c177cd65884d793911888"
     );
     RgbImage::new(320, 320, pixels).unwrap()
@@ -163,7 +162,7 @@ fn exported_model_gives_detects_boxes(model: &str) {
         .join(manifest["checkpoint"]["file"].as_str().unwrap());
     assert_eq!(
         manifest["checkpoint"]["sha256"].as_str().unwrap(),
-        hex::encode(Sha256::digest(std::fs::read(&checkpoint).unwrap()))
+        bfpgm_core::hash::sha256_hex(&std::fs::read(&checkpoint).unwrap())
     );
     let mut files = Vec::new();
     for f in manifest["files"].as_array().unwrap() {
@@ -172,7 +171,7 @@ fn exported_model_gives_detects_boxes(model: &str) {
         assert_eq!(f["bytes"].as_u64().unwrap(), bytes.len() as u64);
         assert_eq!(
             f["sha256"].as_str().unwrap(),
-            hex::encode(Sha256::digest(&bytes))
+            bfpgm_core::hash::sha256_hex(&bytes)
         );
         files.push((f["runtime"].as_str().unwrap().to_string(), path));
     }
@@ -280,7 +279,7 @@ fn eresfd_original_export_gives_detects_boxes_in_torch_and_lite() {
 fn a_checkpoint_of_another_network_is_an_unknown_architecture() {
     let work = tempdir();
     let file = work.path().join("resnet-ish.pth");
-    let mut sd = bfpgm::checkpoint::StateDict::new();
+    let mut sd = bfpgm_core::checkpoint::StateDict::new();
     for key in [
         "conv1.weight",
         "bn1.weight",
@@ -288,7 +287,7 @@ fn a_checkpoint_of_another_network_is_an_unknown_architecture() {
         "fc.weight",
         "fc.bias",
     ] {
-        sd.push(key, tch::Tensor::zeros([4], tch::kind::FLOAT_CPU));
+        sd.push(key, bfpgm_core::checkpoint::Array::f32(&[4], vec![0.0; 4]));
     }
     sd.write(&file).unwrap();
     let out = work.path().join("export");

@@ -3,12 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use crate::require_mirror;
 use crate::server::{Fault, Request, Server};
 use crate::util::{self, reproduce, run, run_ok, tempdir};
-use bfpgm::zoo::Zoo;
+use bfpgm_core::zoo::Zoo;
 
 /// Deterministic, incompressible-looking test content.
 fn payload(len: usize, seed: u64) -> Vec<u8> {
@@ -26,7 +24,7 @@ fn payload(len: usize, seed: u64) -> Vec<u8> {
 }
 
 fn sha(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
+    bfpgm_core::hash::sha256_hex(data)
 }
 
 /// One `files:` entry of a test registry.
@@ -622,7 +620,7 @@ fn the_shared_test_data_folder_holds_what_was_asked_for() {
     let zoo = Zoo::builtin();
     for m in &zoo.models {
         assert!(
-            bfpgm::fetch::cached_path(&m.artifact, &dir).is_some(),
+            bfpgm_core::fetch::cached_path(&m.artifact, &dir).is_some(),
             "{} not cached in {}",
             m.name(),
             dir.display()

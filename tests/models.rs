@@ -2,7 +2,7 @@
 //! reports its parameter count, which must be the registry's (92,208 for EResFD, 162,352 for
 //! EXTD, `named_parameters()` semantics).
 
-use bfpgm::zoo::Zoo;
+use bfpgm_core::zoo::Zoo;
 
 use crate::util::{fetched, reproduce, run, run_ok, tempdir};
 

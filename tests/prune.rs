@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use bfpgm::checkpoint::StateDict;
-use bfpgm::prune::measure::calc_sparsity;
+use bfpgm_core::checkpoint::StateDict;
+use bfpgm_core::measure::calc_sparsity;
 
 use crate::util::{fetched, reproduce, run, run_ok, tempdir};
 

@@ -1,5 +1,6 @@
-//! End-to-end tests of the `reproduce` binary. They all build into this one test binary, because
-//! every test binary links libtorch and each one costs minutes to link in CI.
+//! End-to-end tests of the `reproduce` binaries (the front and `reproduce-torch`, which it hands
+//! network commands to). They all build into this one test binary, because every test binary
+//! links libtorch and each one costs minutes to link in CI.
 //!
 //! Tests that need the shared mirror or reference files skip with a message when
 //! `BFPGM_MIRROR` / `BFPGM_REFERENCE` are unset (a user's machine); under CI (`CI` set) a missing
@@ -13,6 +14,7 @@ mod fetch;
 mod models;
 mod prune;
 mod server;
+mod startup;
 mod tables;
 mod train;
 mod util;

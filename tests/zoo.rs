@@ -3,7 +3,7 @@
 
 use crate::require_mirror;
 use crate::util::{self, reproduce, run, run_ok, tempdir};
-use bfpgm::zoo::Zoo;
+use bfpgm_core::zoo::Zoo;
 
 #[test]
 fn list_shows_every_checkpoint_and_nothing_cached_in_an_empty_folder() {

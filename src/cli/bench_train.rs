@@ -6,66 +6,26 @@
 //! data loading included.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
-use clap::Args;
 
-use super::Global;
-use bfpgm::device::{self, DeviceChoice};
-use bfpgm::model::{Detector, priors};
-use bfpgm::train::augment::AugmentConfig;
-use bfpgm::train::data::{Batch, Dataset, Loader, LoaderConfig, Mode, Split, WiderDir, shuffled};
-use bfpgm::train::optim::OptimConfig;
-use bfpgm::train::{DeviceOptions, Trainer};
-use bfpgm::zoo::Arch;
+use crate::device;
+use crate::model::{Detector, priors};
+use crate::train::augment::AugmentConfig;
+use crate::train::data::{Batch, Dataset, Loader, LoaderConfig, Mode, Split, WiderDir, shuffled};
+use crate::train::optim::OptimConfig;
+use crate::train::{DeviceOptions, Trainer};
+use bfpgm_core::cli::Global;
+use bfpgm_core::cli::bench_train::*;
+use bfpgm_core::zoo::Arch;
 
 /// Upstream's EResFD pre-training throughput on one H100 (images/s, batch 16, 640 × 640).
 const UPSTREAM_H100: f64 = 141.0;
 /// The goal: this many times upstream on the same GPU.
 const GOAL_FACTOR: f64 = 5.0;
-
-/// Arguments of `reproduce bench train`.
-#[derive(Args)]
-pub struct TrainBench {
-    /// Where the network runs: cpu, cuda or auto.
-    #[arg(long, default_value = "auto")]
-    device: DeviceChoice,
-    /// Images per batch.
-    #[arg(long, default_value_t = 16)]
-    batch: usize,
-    /// Timed batches of each measurement.
-    #[arg(long, default_value_t = 20)]
-    steps: usize,
-    /// Untimed batches before each measurement.
-    #[arg(long, default_value_t = 3)]
-    warmup: usize,
-    /// Loader threads [default: the CPU count, at most 16].
-    #[arg(long)]
-    workers: Option<usize>,
-    /// Mixed precision (CUDA).
-    #[arg(long)]
-    amp: bool,
-    /// Pin each batch in page-locked memory in the loader threads (training does not).
-    #[arg(long)]
-    pin: bool,
-    /// Niceness added to the loader threads [default: what training uses, 10 on CUDA, 0 on
-    /// the CPU]; 0 measures the loader at the consumer's priority.
-    #[arg(long, value_name = "N")]
-    loader_nice: Option<i32>,
-    /// Contiguous (NCHW) weights and activations on CUDA instead of channels-last.
-    #[arg(long)]
-    nchw: bool,
-    /// Side of the square input.
-    #[arg(long, default_value_t = 640)]
-    input_size: usize,
-    /// WIDER root with WIDER_train/ [default: <data-dir>/WIDER-mini, `reproduce fetch wider-mini`].
-    #[arg(long, value_name = "DIR")]
-    wider: Option<PathBuf>,
-}
 
 /// Batches from consecutive epochs, without end. The next epoch's loader starts as soon as the
 /// current one's workers have nothing left to begin (its remaining batches are built or being
@@ -116,134 +76,129 @@ impl Endless {
     }
 }
 
-impl TrainBench {
-    /// Runs both measurements and prints them.
-    pub fn run(self, global: &Global) -> Result<ExitCode> {
-        let resolved = device::resolve(self.device);
-        if let Some(note) = &resolved.note {
-            eprintln!("{note}");
-        }
-        let dev = resolved.device;
-        let root = self
-            .wider
-            .clone()
-            .unwrap_or_else(|| global.data_dir.join("WIDER-mini"));
-        let ds = Arc::new(Dataset::load(&WiderDir::at(&root), Split::Train)?);
-        let workers = self.workers.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map_or(2, |n| n.get())
-                .min(16)
-        });
-        let cfg = LoaderConfig {
-            batch_size: self.batch,
-            workers,
-            prefetch: 2 * workers,
-            pin: (self.pin && dev.is_cuda()).then_some(dev),
-            nice: self
-                .loader_nice
-                .unwrap_or_else(|| LoaderConfig::nice_for(dev)),
-        };
-        let mode = Mode::Train(AugmentConfig::upstream(
-            self.input_size,
-            &priors::ERESFD.sizes,
-        ));
-        let mut out = std::io::stdout().lock();
-        writeln!(
-            out,
-            "bench train: EResFD, batch {}, {}x{}, {} loader threads (nice +{}){}, {} images in {}",
-            self.batch,
-            self.input_size,
-            self.input_size,
-            workers,
-            cfg.nice,
-            if cfg.pin.is_some() {
-                " (pinned batches)"
-            } else {
-                ""
-            },
-            ds.len(),
-            root.display()
-        )?;
+/// Runs both measurements and prints them.
+pub fn run(args: TrainBench, global: &Global) -> Result<ExitCode> {
+    let device = device::resolve(args.device)?;
+    let dev = device;
+    let root = args
+        .wider
+        .clone()
+        .unwrap_or_else(|| global.data_dir.join("WIDER-mini"));
+    let ds = Arc::new(Dataset::load(&WiderDir::at(&root), Split::Train)?);
+    let workers = args.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .min(16)
+    });
+    let cfg = LoaderConfig {
+        batch_size: args.batch,
+        workers,
+        prefetch: 2 * workers,
+        pin: (args.pin && dev.is_cuda()).then_some(dev),
+        nice: args
+            .loader_nice
+            .unwrap_or_else(|| LoaderConfig::nice_for(dev)),
+    };
+    let mode = Mode::Train(AugmentConfig::upstream(
+        args.input_size,
+        &priors::ERESFD.sizes,
+    ));
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "bench train: EResFD, batch {}, {}x{}, {} loader threads (nice +{}){}, {} images in {}",
+        args.batch,
+        args.input_size,
+        args.input_size,
+        workers,
+        cfg.nice,
+        if cfg.pin.is_some() {
+            " (pinned batches)"
+        } else {
+            ""
+        },
+        ds.len(),
+        root.display()
+    )?;
 
-        // Data loading alone.
-        let mut batches = Endless::new(ds.clone(), mode.clone(), cfg);
-        for _ in 0..self.warmup {
-            batches.next_batch()?;
-        }
-        let t0 = Instant::now();
-        let mut images = 0;
-        for _ in 0..self.steps {
-            images += batches.next_batch()?.items.len();
-        }
-        let loading = images as f64 / t0.elapsed().as_secs_f64();
-        drop(batches);
-        writeln!(out, "data loading:    {loading:8.1} images/s")?;
-
-        // Full training steps, fed by the loader.
-        tch::manual_seed(0);
-        let mut opts = DeviceOptions::on(dev);
-        opts.amp = self.amp && dev.is_cuda();
-        opts.channels_last &= !self.nchw;
-        let mut trainer = Trainer::new(
-            Detector::new(Arch::Eresfd, tch::Device::Cpu),
-            OptimConfig::ERESFD_PRETRAIN,
-            opts,
-        );
-        let mut batches = Endless::new(ds, mode, cfg);
-        for _ in 0..self.warmup {
-            let l = trainer.train_step(&batches.next_batch()?, 1e-3, true);
-            l.loc.double_value(&[]);
-        }
-
-        // Training steps alone: one batch, already in memory, again and again.
-        let one = batches.next_batch()?;
-        let t0 = Instant::now();
-        let mut last = None;
-        for _ in 0..self.steps {
-            last = Some(trainer.train_step(&one, 1e-3, true));
-        }
-        if let Some(l) = last {
-            l.loc.double_value(&[]);
-        }
-        let alone = (self.steps * one.items.len()) as f64 / t0.elapsed().as_secs_f64();
-        writeln!(
-            out,
-            "steps alone:     {alone:8.1} images/s (one batch repeated)"
-        )?;
-
-        let t0 = Instant::now();
-        let mut images = 0;
-        let mut last = None;
-        for _ in 0..self.steps {
-            let b = batches.next_batch()?;
-            images += b.items.len();
-            last = Some(trainer.train_step(&b, 1e-3, true));
-        }
-        if let Some(l) = last {
-            // Waits for the device to finish the queued steps.
-            l.loc.double_value(&[]);
-        }
-        let training = images as f64 / t0.elapsed().as_secs_f64();
-        writeln!(
-            out,
-            "training steps:  {training:8.1} images/s ({}{}{})",
-            if dev.is_cuda() { "cuda" } else { "cpu" },
-            if opts.amp { ", amp" } else { "" },
-            if opts.channels_last {
-                ", channels-last"
-            } else {
-                ""
-            }
-        )?;
-        if dev.is_cuda() {
-            let goal = UPSTREAM_H100 * GOAL_FACTOR;
-            writeln!(
-                out,
-                "upstream PyTorch on one H100: about {UPSTREAM_H100} images/s; goal on the same \
-                 GPU: {goal:.0} images/s ({})",
-                if training >= goal { "met" } else { "MISSED" }
-            )?;
-        }
-        Ok(ExitCode::SUCCESS)
+    // Data loading alone.
+    let mut batches = Endless::new(ds.clone(), mode.clone(), cfg);
+    for _ in 0..args.warmup {
+        batches.next_batch()?;
     }
+    let t0 = Instant::now();
+    let mut images = 0;
+    for _ in 0..args.steps {
+        images += batches.next_batch()?.items.len();
+    }
+    let loading = images as f64 / t0.elapsed().as_secs_f64();
+    drop(batches);
+    writeln!(out, "data loading:    {loading:8.1} images/s")?;
+
+    // Full training steps, fed by the loader.
+    tch::manual_seed(0);
+    let mut opts = DeviceOptions::on(dev);
+    opts.amp = args.amp && dev.is_cuda();
+    opts.channels_last &= !args.nchw;
+    let mut trainer = Trainer::new(
+        Detector::new(Arch::Eresfd, tch::Device::Cpu),
+        OptimConfig::ERESFD_PRETRAIN,
+        opts,
+    );
+    let mut batches = Endless::new(ds, mode, cfg);
+    for _ in 0..args.warmup {
+        let l = trainer.train_step(&batches.next_batch()?, 1e-3, true);
+        l.loc.double_value(&[]);
+    }
+
+    // Training steps alone: one batch, already in memory, again and again.
+    let one = batches.next_batch()?;
+    let t0 = Instant::now();
+    let mut last = None;
+    for _ in 0..args.steps {
+        last = Some(trainer.train_step(&one, 1e-3, true));
+    }
+    if let Some(l) = last {
+        l.loc.double_value(&[]);
+    }
+    let alone = (args.steps * one.items.len()) as f64 / t0.elapsed().as_secs_f64();
+    writeln!(
+        out,
+        "steps alone:     {alone:8.1} images/s (one batch repeated)"
+    )?;
+
+    let t0 = Instant::now();
+    let mut images = 0;
+    let mut last = None;
+    for _ in 0..args.steps {
+        let b = batches.next_batch()?;
+        images += b.items.len();
+        last = Some(trainer.train_step(&b, 1e-3, true));
+    }
+    if let Some(l) = last {
+        // Waits for the device to finish the queued steps.
+        l.loc.double_value(&[]);
+    }
+    let training = images as f64 / t0.elapsed().as_secs_f64();
+    writeln!(
+        out,
+        "training steps:  {training:8.1} images/s ({}{}{})",
+        if dev.is_cuda() { "cuda" } else { "cpu" },
+        if opts.amp { ", amp" } else { "" },
+        if opts.channels_last {
+            ", channels-last"
+        } else {
+            ""
+        }
+    )?;
+    if dev.is_cuda() {
+        let goal = UPSTREAM_H100 * GOAL_FACTOR;
+        writeln!(
+            out,
+            "upstream PyTorch on one H100: about {UPSTREAM_H100} images/s; goal on the same \
+             GPU: {goal:.0} images/s ({})",
+            if training >= goal { "met" } else { "MISSED" }
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

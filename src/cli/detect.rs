@@ -7,45 +7,17 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
 use serde::Serialize;
 
-use super::Global;
-use super::model_arg;
-use bfpgm::device::{self, DeviceChoice};
-use bfpgm::fsutil::write_atomic;
-use bfpgm::imageio::{RgbImage, read_image};
-use bfpgm::model::{Detection, Detector, input_tensor};
-use bfpgm::report::canvas::{Canvas, Color, GLYPH_HEIGHT, text_width};
-use bfpgm::zoo::Arch;
-
-/// Arguments of `reproduce detect`.
-#[derive(Args)]
-pub struct DetectArgs {
-    /// Zoo model name (e.g. eresfd-30; `reproduce zoo list`) or a checkpoint file.
-    #[arg(long)]
-    model: String,
-    /// Architecture of a checkpoint file given by path [default: told from its keys; zoo models
-    /// know theirs].
-    #[arg(long, value_parser = model_arg::parse_arch)]
-    arch: Option<Arch>,
-    /// Where the network runs: cpu, cuda or auto.
-    #[arg(long, default_value = "auto")]
-    device: DeviceChoice,
-    /// Folder that receives <image>.json and <image>.txt (WIDER format) per image; without it,
-    /// a JSON array of the same records goes to stdout.
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Draw the boxes: a .png file for a single image, otherwise a folder for <image>.png files.
-    #[arg(long)]
-    draw: Option<PathBuf>,
-    /// Lowest score drawn by --draw (all detections above 0.05 are written regardless).
-    #[arg(long, default_value_t = 0.5)]
-    draw_min_score: f32,
-    /// JPEG or PNG images.
-    #[arg(required = true)]
-    images: Vec<PathBuf>,
-}
+use crate::device;
+use crate::model::{Detection, Detector, input_tensor};
+use bfpgm_core::cli::Global;
+use bfpgm_core::cli::detect::*;
+use bfpgm_core::cli::model_arg;
+use bfpgm_core::fsutil::write_atomic;
+use bfpgm_core::imageio::{RgbImage, read_image};
+use bfpgm_core::report::canvas::{Canvas, Color, GLYPH_HEIGHT, text_width};
+use bfpgm_core::zoo::Arch;
 
 /// A detection in pixels of the original image, `(x1, y1, x2, y2)`.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -146,91 +118,86 @@ fn stem(path: &Path) -> Result<String> {
         .with_context(|| format!("{} has no file name", path.display()))
 }
 
-impl DetectArgs {
-    /// Runs the detector over every image; the first unreadable image stops the run.
-    pub fn run(self, global: &Global) -> Result<ExitCode> {
-        let zoo = global.zoo()?;
-        let (path, arch, _) = model_arg::resolve(&zoo, &global.data_dir, &self.model, self.arch)?;
-        let resolved = device::resolve(self.device);
-        if let Some(note) = &resolved.note {
-            eprintln!("{note}");
-        }
-        let detector = Detector::load(arch, &path, resolved.device)?;
-        let draw_target = match &self.draw {
-            Some(p) if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) => {
-                if self.images.len() > 1 {
-                    bail!(
-                        "--draw names one .png file but {} images were given; give a folder instead",
-                        self.images.len()
-                    );
-                }
-                Some(DrawTarget::File(p.clone()))
+/// Runs the detector over every image; the first unreadable image stops the run.
+pub fn run(args: DetectArgs, global: &Global) -> Result<ExitCode> {
+    let zoo = global.zoo()?;
+    let (path, arch, _) = model_arg::resolve(&zoo, &global.data_dir, &args.model, args.arch)?;
+    let device = device::resolve(args.device)?;
+    let detector = Detector::load(arch, &path, device)?;
+    let draw_target = match &args.draw {
+        Some(p) if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) => {
+            if args.images.len() > 1 {
+                bail!(
+                    "--draw names one .png file but {} images were given; give a folder instead",
+                    args.images.len()
+                );
             }
-            Some(p) => Some(DrawTarget::Folder(p.clone())),
-            None => None,
-        };
-        let folders = [
-            self.out.as_ref(),
-            match &draw_target {
-                Some(DrawTarget::Folder(f)) => Some(f),
-                _ => None,
-            },
-        ];
-        for dir in folders.into_iter().flatten() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            Some(DrawTarget::File(p.clone()))
         }
-
-        let mut stdout = std::io::stdout().lock();
-        let mut results = Vec::with_capacity(self.images.len());
-        for image_path in &self.images {
-            let image = read_image(image_path)?;
-            let detections = detector
-                .detect(&input_tensor(&image))
-                .with_context(|| format!("detecting faces in {}", image_path.display()))?;
-            let boxes = to_pixels(&detections, image.width, image.height);
-            let name = stem(image_path)?;
-            let result = ImageResult {
-                image: image_path.display().to_string(),
-                width: image.width,
-                height: image.height,
-                model: self.model.clone(),
-                arch,
-                detections: boxes,
-            };
-            if let Some(out) = &self.out {
-                let file = image_path
-                    .file_name()
-                    .map_or(name.clone(), |f| f.to_string_lossy().into_owned());
-                write_atomic(
-                    &out.join(format!("{name}.json")),
-                    serde_json::to_string_pretty(&result)?.as_bytes(),
-                )?;
-                write_atomic(
-                    &out.join(format!("{name}.txt")),
-                    wider_text(&file, &result.detections).as_bytes(),
-                )?;
-                let strong = result.detections.iter().filter(|b| b.score >= 0.5).count();
-                writeln!(
-                    stdout,
-                    "{}: {} detections, {strong} with score >= 0.5",
-                    image_path.display(),
-                    result.detections.len()
-                )?;
-            }
-            if let Some(target) = &draw_target {
-                let file = match target {
-                    DrawTarget::File(f) => f.clone(),
-                    DrawTarget::Folder(dir) => dir.join(format!("{name}.png")),
-                };
-                draw(image, &result.detections, self.draw_min_score).save_png(&file)?;
-            }
-            results.push(result);
-        }
-        if self.out.is_none() {
-            writeln!(stdout, "{}", serde_json::to_string_pretty(&results)?)?;
-        }
-        Ok(ExitCode::SUCCESS)
+        Some(p) => Some(DrawTarget::Folder(p.clone())),
+        None => None,
+    };
+    let folders = [
+        args.out.as_ref(),
+        match &draw_target {
+            Some(DrawTarget::Folder(f)) => Some(f),
+            _ => None,
+        },
+    ];
+    for dir in folders.into_iter().flatten() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
+
+    let mut stdout = std::io::stdout().lock();
+    let mut results = Vec::with_capacity(args.images.len());
+    for image_path in &args.images {
+        let image = read_image(image_path)?;
+        let detections = detector
+            .detect(&input_tensor(&image))
+            .with_context(|| format!("detecting faces in {}", image_path.display()))?;
+        let boxes = to_pixels(&detections, image.width, image.height);
+        let name = stem(image_path)?;
+        let result = ImageResult {
+            image: image_path.display().to_string(),
+            width: image.width,
+            height: image.height,
+            model: args.model.clone(),
+            arch,
+            detections: boxes,
+        };
+        if let Some(out) = &args.out {
+            let file = image_path
+                .file_name()
+                .map_or(name.clone(), |f| f.to_string_lossy().into_owned());
+            write_atomic(
+                &out.join(format!("{name}.json")),
+                serde_json::to_string_pretty(&result)?.as_bytes(),
+            )?;
+            write_atomic(
+                &out.join(format!("{name}.txt")),
+                wider_text(&file, &result.detections).as_bytes(),
+            )?;
+            let strong = result.detections.iter().filter(|b| b.score >= 0.5).count();
+            writeln!(
+                stdout,
+                "{}: {} detections, {strong} with score >= 0.5",
+                image_path.display(),
+                result.detections.len()
+            )?;
+        }
+        if let Some(target) = &draw_target {
+            let file = match target {
+                DrawTarget::File(f) => f.clone(),
+                DrawTarget::Folder(dir) => dir.join(format!("{name}.png")),
+            };
+            draw(image, &result.detections, args.draw_min_score).save_png(&file)?;
+        }
+        results.push(result);
+    }
+    if args.out.is_none() {
+        writeln!(stdout, "{}", serde_json::to_string_pretty(&results)?)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

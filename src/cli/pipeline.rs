@@ -1,6 +1,6 @@
 //! `reproduce pipeline --arch eresfd --target 0.3`: pre-training (or `--from` a zoo checkpoint),
 //! the Bayesian optimisation, SFP and fine-tuning in one resumable run folder
-//! (`bfpgm::prune::pipeline`), then the new model's tables row and, when WIDER val is there, its
+//! (`crate::prune::pipeline`), then the new model's tables row and, when WIDER val is there, its
 //! APs beside the zoo models'. `--quick` is a smoke-run profile.
 
 use std::io::Write;
@@ -8,118 +8,26 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use clap::{Args, ValueEnum};
 
-use super::Global;
 use super::bo::search_devices;
-use super::prune::{ArchArg, DataArgs, ExecArgs, PrunerArg, checkpoint, set, zoo_arch};
-use super::tables::GroupingArg;
-use bfpgm::check::{ApSet, EvalChoice};
-use bfpgm::fetch;
-use bfpgm::progress::{self, Progress};
-use bfpgm::prune::finetune::{FinetuneConfig, Semantics};
-use bfpgm::prune::fpgm::Criterion;
-use bfpgm::prune::measure::Measurement;
-use bfpgm::prune::pipeline::{
+use super::flags::{checkpoint, criterion, data_config, run_options, set, zoo_arch};
+use crate::prune::finetune::FinetuneConfig;
+use crate::prune::pipeline::{
     PipelineConfig, PipelineOptions, PipelineResult, Start, run_pipeline,
 };
-use bfpgm::prune::pruner::PrunePlan;
-use bfpgm::prune::search::{BoConfig, BoOptions, device_name};
-use bfpgm::prune::sfp::SfpConfig;
-use bfpgm::report::tables::{self, render_text};
-use bfpgm::train::{DataConfig, TrainConfig};
-use bfpgm::zoo::{ApTriple, Arch};
-
-/// The `--quick` profile, shown by `reproduce pipeline --help`.
-const QUICK: &str = "\
---quick is a smoke run, not a reproduction: the mini WIDER set (fetched into
-<data-dir>/WIDER-mini when --wider is not given), the first 16 training and 4 validation
-images, 256 x 256 inputs, batches of 8 (4 for fine-tuning), 1 pre-training epoch, a search of
-the probe + 3 random + 1 guided trials, 2 SFP epochs and 2 fine-tuning epochs. Every value can
-still be changed with its flag. Without --quick every default is upstream's.";
-
-/// Arguments of `reproduce pipeline`.
-#[derive(Args)]
-#[command(after_long_help = QUICK)]
-pub struct PipelineArgs {
-    /// The detector.
-    #[arg(long, value_enum)]
-    arch: ArchArg,
-    /// Target whole-model sparsity, as a fraction.
-    #[arg(long, default_value_t = 0.2)]
-    target: f64,
-    /// Skip pre-training and start from these weights: a zoo model (e.g. eresfd-original) or a
-    /// file.
-    #[arg(long, value_name = "NAME|FILE")]
-    from: Option<String>,
-    /// The smoke-run profile (see below).
-    #[arg(long)]
-    quick: bool,
-    /// Run folder [default: <data-dir>/runs/pipeline-<arch>-<target>, with -quick for --quick].
-    #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
-
-    /// Pre-training epochs [default: 300 for eresfd, 600 for extd].
-    #[arg(long)]
-    pretrain_epochs: Option<u32>,
-    /// SFP epochs [default: 200 for eresfd, 250 (50 rounds of 5) for extd].
-    #[arg(long)]
-    sfp_epochs: Option<u32>,
-    /// Fine-tuning epochs [default: 10].
-    #[arg(long)]
-    finetune_epochs: Option<u32>,
-    /// GP-guided points of the search [default: 940].
-    #[arg(long)]
-    n_opt_iterations: Option<usize>,
-    /// Uniform random points after the probe [default: 60].
-    #[arg(long)]
-    n_init_points: Option<usize>,
-    /// The probe point is target + offset for every group.
-    #[arg(long, default_value_t = 0.04)]
-    probing_offset: f64,
-    /// Weight λ of the sparsity penalty [default: 5 for eresfd, 1 for extd].
-    #[arg(long)]
-    lambda: Option<f64>,
-    /// Seed of the search, the splits, the shuffles and the augmentation.
-    #[arg(long, default_value_t = 0)]
-    seed: u32,
-    /// EResFD's layer grouping.
-    #[arg(long, value_enum, default_value_t = GroupingArg::Checkpoint)]
-    grouping: GroupingArg,
-    /// How SFP and fine-tuning rank filters (the search always uses FPGM, as upstream).
-    #[arg(long, value_enum, default_value_t = PrunerArg::Fpgm)]
-    pruner: PrunerArg,
-    /// Fine-tune every parameter except the zeroed filters (not upstream's semantics).
-    #[arg(long)]
-    train_all: bool,
-    /// Side of the square network input [default: 640].
-    #[arg(long)]
-    input_size: Option<usize>,
-    /// Search trials run one per device, e.g. cuda:0,cuda:1 [default: --device].
-    #[arg(long, value_delimiter = ',', value_name = "DEVICES")]
-    devices: Vec<String>,
-    /// When to measure the new model's APs: auto does so on WIDER val when it is downloaded.
-    #[arg(long, value_enum, value_name = "WHEN", default_value_t = EvalArg::Auto)]
-    eval: EvalArg,
-
-    #[command(flatten)]
-    data: DataArgs,
-    #[command(flatten)]
-    exec: ExecArgs,
-}
-
-/// `--eval`.
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum EvalArg {
-    /// On full WIDER val when it and its ground truth are downloaded; otherwise not.
-    Auto,
-    /// Never.
-    Off,
-    /// On the 50 images of the mini val set (fetched when missing).
-    Mini,
-    /// On full WIDER val (fetched when missing).
-    Full,
-}
+use crate::prune::pruner::PrunePlan;
+use crate::prune::search::{BoConfig, BoOptions, device_name};
+use crate::prune::sfp::SfpConfig;
+use crate::train::{DataConfig, TrainConfig};
+use bfpgm_core::check::{ApSet, EvalChoice};
+use bfpgm_core::cli::Global;
+use bfpgm_core::cli::pipeline::*;
+use bfpgm_core::fetch;
+use bfpgm_core::measure::Measurement;
+use bfpgm_core::progress::{self, Progress};
+use bfpgm_core::record::Semantics;
+use bfpgm_core::report::tables::{self, render_text};
+use bfpgm_core::zoo::{ApTriple, Arch};
 
 /// Per-stage sizes: upstream's, or the `--quick` profile's.
 struct Profile {
@@ -175,164 +83,162 @@ impl Profile {
     }
 }
 
-impl PipelineArgs {
-    fn out(&self, global: &Global) -> PathBuf {
-        self.out.clone().unwrap_or_else(|| {
-            let arch: Arch = self.arch.into();
-            let quick = if self.quick { "-quick" } else { "" };
-            global
-                .data_dir
-                .join("runs")
-                .join(format!("pipeline-{arch}-{}{quick}", self.target))
-        })
-    }
+fn out(args: &PipelineArgs, global: &Global) -> PathBuf {
+    args.out.clone().unwrap_or_else(|| {
+        let arch: Arch = args.arch;
+        let quick = if args.quick { "-quick" } else { "" };
+        global
+            .data_dir
+            .join("runs")
+            .join(format!("pipeline-{arch}-{}{quick}", args.target))
+    })
+}
 
-    fn config(&self, global: &Global, sink: &dyn Progress) -> Result<PipelineConfig> {
-        let arch: Arch = self.arch.into();
-        let p = Profile::of(arch, self.quick);
-        if self.quick && self.data.wider.is_none() {
-            fetch::ensure(
-                &global.zoo()?,
-                &global.data_dir,
-                &["wider-mini"],
-                &global.fetch_options()?,
-                sink,
-            )?;
-        }
-        let root = self.data.root(global, p.wider)?;
-        let data = DataConfig {
-            max_train_images: self.data.max_images.or(p.max_images),
-            max_val_images: self.data.max_val_images.or(p.max_val_images),
-            ..self.data.config(&root)
-        };
-        let input_size = self.input_size.unwrap_or(p.input_size);
-        let seed = self.seed as u64;
-        let stage = |cfg: &mut TrainConfig, epochs: u32, batch: Option<usize>| {
-            cfg.epochs = epochs;
-            set(&mut cfg.batch_size, batch);
-            set(&mut cfg.val_batch_size, batch);
-            cfg.augment.size = input_size;
-            cfg.seed = seed;
-        };
-
-        let start = match &self.from {
-            Some(given) => {
-                if let Some(other) = zoo_arch(global, given).filter(|a| *a != arch) {
-                    bail!("--from {given} is an {other} model, not {arch}");
-                }
-                Start::Checkpoint(checkpoint(global, given, sink)?)
-            }
-            None => {
-                let mut cfg = TrainConfig::upstream(arch, data.clone());
-                stage(
-                    &mut cfg,
-                    self.pretrain_epochs.unwrap_or(p.pretrain_epochs),
-                    p.batch,
-                );
-                Start::Pretrain(Box::new(cfg))
-            }
-        };
-
-        let mut bo = BoConfig::upstream(arch, PathBuf::new(), root.clone());
-        bo.grouping = self.grouping.into();
-        bo.target = self.target;
-        bo.n_init = self.n_init_points.unwrap_or(p.n_init);
-        bo.n_iter = self.n_opt_iterations.unwrap_or(p.n_iter);
-        bo.probe_offset = self.probing_offset;
-        set(&mut bo.penalty.lambda, self.lambda);
-        bo.seed = self.seed;
-        bo.max_images = data.max_train_images;
-        set(&mut bo.inner.batch_size, p.batch);
-        set(&mut bo.inner.val_batch_size, p.batch);
-        bo.inner.augment.size = input_size;
-
-        // The prune plans and inputs are placeholders: the pipeline fills them from the stages.
-        let plan = PrunePlan {
-            grouping: bo.grouping,
-            rates: [0.0; 6],
-            criterion: self.pruner.into(),
-        };
-        let mut sfp = SfpConfig::upstream(arch, plan, &PathBuf::new(), data.clone());
-        stage(
-            &mut sfp.train,
-            self.sfp_epochs.unwrap_or(p.sfp_epochs),
-            p.batch,
-        );
-        let mut finetune = FinetuneConfig::upstream(arch, plan, None, &PathBuf::new(), data);
-        stage(
-            &mut finetune.train,
-            self.finetune_epochs.unwrap_or(p.finetune_epochs),
-            p.finetune_batch,
-        );
-        if self.train_all {
-            finetune.finetune.semantics = Semantics::FixedMasks;
-        }
-        Ok(PipelineConfig {
-            arch,
-            start,
-            bo,
-            sfp,
-            finetune,
-            criterion: Criterion::from(self.pruner),
-            eval: self.eval_set(global, sink)?,
-        })
-    }
-
-    /// The WIDER val set `--eval` asks for, fetched where the choice says so.
-    fn eval_set(
-        &self,
-        global: &Global,
-        sink: &dyn Progress,
-    ) -> Result<Option<bfpgm::wider::EvalSet>> {
-        let zoo = global.zoo()?;
-        let choice = match self.eval {
-            EvalArg::Off => EvalChoice::Off,
-            EvalArg::Auto => EvalChoice::Auto,
-            EvalArg::Mini => EvalChoice::On(ApSet::Mini),
-            EvalArg::Full => EvalChoice::On(ApSet::Full),
-        };
-        let Some(set) = choice.resolve(&zoo, &global.data_dir) else {
-            return Ok(None);
-        };
-        Ok(Some(set.prepare(
-            &zoo,
+fn config(args: &PipelineArgs, global: &Global, sink: &dyn Progress) -> Result<PipelineConfig> {
+    let arch: Arch = args.arch;
+    let p = Profile::of(arch, args.quick);
+    if args.quick && args.data.wider.is_none() {
+        fetch::ensure(
+            &global.zoo()?,
             &global.data_dir,
+            &["wider-mini"],
             &global.fetch_options()?,
             sink,
-        )?))
-    }
-
-    /// Runs the pipeline, then prints the stage timings, the tables row and the APs.
-    pub fn run(self, global: &Global) -> Result<ExitCode> {
-        let sink = progress::stderr(self.exec.quiet);
-        let cfg = self.config(global, sink.as_ref())?;
-        let run = self.exec.run_options();
-        let opts = PipelineOptions {
-            bo: BoOptions {
-                devices: search_devices(&self.devices, &self.exec)?,
-                loader_workers: run.workers,
-                max_trials: None,
-                shard: None,
-                merge: Vec::new(),
-            },
-            eval_device: run.device.device,
-            run,
-        };
-        let dir = self.out(global);
-        let result = run_pipeline(&cfg, &dir, &opts, sink.as_ref())?;
-        let name = dir
-            .file_name()
-            .map_or("pipeline".into(), |n| n.to_string_lossy().into_owned());
-        report(
-            &mut std::io::stdout().lock(),
-            global,
-            &cfg,
-            &opts,
-            &name,
-            &result,
         )?;
-        Ok(ExitCode::SUCCESS)
     }
+    let root = args.data.root(global, p.wider)?;
+    let data = DataConfig {
+        max_train_images: args.data.max_images.or(p.max_images),
+        max_val_images: args.data.max_val_images.or(p.max_val_images),
+        ..data_config(&args.data, &root)
+    };
+    let input_size = args.input_size.unwrap_or(p.input_size);
+    let seed = args.seed as u64;
+    let stage = |cfg: &mut TrainConfig, epochs: u32, batch: Option<usize>| {
+        cfg.epochs = epochs;
+        set(&mut cfg.batch_size, batch);
+        set(&mut cfg.val_batch_size, batch);
+        cfg.augment.size = input_size;
+        cfg.seed = seed;
+    };
+
+    let start = match &args.from {
+        Some(given) => {
+            if let Some(other) = zoo_arch(global, given).filter(|a| *a != arch) {
+                bail!("--from {given} is an {other} model, not {arch}");
+            }
+            Start::Checkpoint(checkpoint(global, given, sink)?)
+        }
+        None => {
+            let mut cfg = TrainConfig::upstream(arch, data.clone());
+            stage(
+                &mut cfg,
+                args.pretrain_epochs.unwrap_or(p.pretrain_epochs),
+                p.batch,
+            );
+            Start::Pretrain(Box::new(cfg))
+        }
+    };
+
+    let mut bo = BoConfig::upstream(arch, PathBuf::new(), root.clone());
+    bo.grouping = args.grouping.into();
+    bo.target = args.target;
+    bo.n_init = args.n_init_points.unwrap_or(p.n_init);
+    bo.n_iter = args.n_opt_iterations.unwrap_or(p.n_iter);
+    bo.probe_offset = args.probing_offset;
+    set(&mut bo.penalty.lambda, args.lambda);
+    bo.seed = args.seed;
+    bo.max_images = data.max_train_images;
+    set(&mut bo.inner.batch_size, p.batch);
+    set(&mut bo.inner.val_batch_size, p.batch);
+    bo.inner.augment.size = input_size;
+
+    // The prune plans and inputs are placeholders: the pipeline fills them from the stages.
+    let plan = PrunePlan {
+        grouping: bo.grouping,
+        rates: [0.0; 6],
+        criterion: criterion(args.pruner),
+    };
+    let mut sfp = SfpConfig::upstream(arch, plan, &PathBuf::new(), data.clone());
+    stage(
+        &mut sfp.train,
+        args.sfp_epochs.unwrap_or(p.sfp_epochs),
+        p.batch,
+    );
+    let mut finetune = FinetuneConfig::upstream(arch, plan, None, &PathBuf::new(), data);
+    stage(
+        &mut finetune.train,
+        args.finetune_epochs.unwrap_or(p.finetune_epochs),
+        p.finetune_batch,
+    );
+    if args.train_all {
+        finetune.finetune.semantics = Semantics::FixedMasks;
+    }
+    Ok(PipelineConfig {
+        arch,
+        start,
+        bo,
+        sfp,
+        finetune,
+        criterion: criterion(args.pruner),
+        eval: eval_set(args, global, sink)?,
+    })
+}
+
+/// The WIDER val set `--eval` asks for, fetched where the choice says so.
+fn eval_set(
+    args: &PipelineArgs,
+    global: &Global,
+    sink: &dyn Progress,
+) -> Result<Option<bfpgm_core::wider::EvalSet>> {
+    let zoo = global.zoo()?;
+    let choice = match args.eval {
+        EvalArg::Off => EvalChoice::Off,
+        EvalArg::Auto => EvalChoice::Auto,
+        EvalArg::Mini => EvalChoice::On(ApSet::Mini),
+        EvalArg::Full => EvalChoice::On(ApSet::Full),
+    };
+    let Some(set) = choice.resolve(&zoo, &global.data_dir) else {
+        return Ok(None);
+    };
+    Ok(Some(set.prepare(
+        &zoo,
+        &global.data_dir,
+        &global.fetch_options()?,
+        sink,
+    )?))
+}
+
+/// Runs the pipeline, then prints the stage timings, the tables row and the APs.
+pub fn run(args: PipelineArgs, global: &Global) -> Result<ExitCode> {
+    let sink = progress::stderr(args.exec.quiet);
+    let cfg = config(&args, global, sink.as_ref())?;
+    let run = run_options(&args.exec)?;
+    let opts = PipelineOptions {
+        bo: BoOptions {
+            devices: search_devices(&args.devices, &args.exec)?,
+            loader_workers: run.workers,
+            max_trials: None,
+            shard: None,
+            merge: Vec::new(),
+        },
+        eval_device: run.device.device,
+        run,
+    };
+    let dir = out(&args, global);
+    let result = run_pipeline(&cfg, &dir, &opts, sink.as_ref())?;
+    let name = dir
+        .file_name()
+        .map_or("pipeline".into(), |n| n.to_string_lossy().into_owned());
+    report(
+        &mut std::io::stdout().lock(),
+        global,
+        &cfg,
+        &opts,
+        &name,
+        &result,
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The final report: stage timings, the new model's tables row, its APs beside the zoo's.

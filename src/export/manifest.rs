@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use crate::model::{RGB_MEAN, detect::DETECT};
-use crate::zoo::Arch;
+use bfpgm_core::zoo::Arch;
 
 /// Version of the manifest's layout.
 pub const FORMAT: u32 = 1;

@@ -17,7 +17,7 @@
 //! optimize-for-mobile (freezing turns every weight lookup into a constant, so BatchNorm folds
 //! into the convolutions and those are prepacked for XNNPACK) and saves the result for the lite
 //! interpreter. The checkpoint is read and checked by the same code as everywhere else
-//! ([`Detector::load_state_dict`]), after [`identify`](crate::model::identify::identify) has told which network it holds.
+//! ([`Detector::load_state_dict`]), after [`identify`](bfpgm_core::checkpoint::identify) has told which network it holds.
 //!
 //! EXTD is not exported: upstream ships a mobile model for EResFD only.
 
@@ -28,14 +28,13 @@ pub mod source;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use sha2::{Digest, Sha256};
 use tch::Device;
 
-use crate::checkpoint::StateDict;
-use crate::fsutil::write_atomic;
 use crate::model::Detector;
-use crate::model::identify::identify;
-use crate::zoo::Arch;
+use bfpgm_core::checkpoint::StateDict;
+use bfpgm_core::checkpoint::identify;
+use bfpgm_core::fsutil::write_atomic;
+use bfpgm_core::zoo::Arch;
 use manifest::{Checkpoint, Input, Manifest, ModelFile, Output, Runtime, Versions};
 
 /// The TorchScript class of the exported module.
@@ -98,7 +97,7 @@ pub fn export(checkpoint: &Path, name: &str, out_dir: &Path) -> Result<Exported>
             runtime,
             file,
             bytes: data.len() as u64,
-            sha256: hex::encode(Sha256::digest(data)),
+            sha256: bfpgm_core::hash::sha256_hex(data),
             optimized_for_mobile: runtime == Runtime::Lite,
             bytecode_version,
         });
@@ -111,7 +110,7 @@ pub fn export(checkpoint: &Path, name: &str, out_dir: &Path) -> Result<Exported>
             file: checkpoint
                 .file_name()
                 .map_or_else(String::new, |f| f.to_string_lossy().into_owned()),
-            sha256: hex::encode(Sha256::digest(&bytes)),
+            sha256: bfpgm_core::hash::sha256_hex(&bytes),
         },
         files,
         input: Input::image(),
@@ -134,9 +133,9 @@ pub fn export(checkpoint: &Path, name: &str, out_dir: &Path) -> Result<Exported>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::imageio::RgbImage;
     use crate::model::input_tensor;
-    use crate::testutil::mirror_file;
+    use bfpgm_core::imageio::RgbImage;
+    use bfpgm_core::testutil::mirror_file;
     use tch::{Kind, Tensor};
 
     /// The exported TorchScript program is the Rust model: loaded back through libtorch in this

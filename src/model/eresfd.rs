@@ -348,8 +348,8 @@ mod tests {
 
     use crate::model::parity::{make_image, reference};
     use crate::model::{Detector, Network, input_tensor};
-    use crate::testutil::mirror_file;
-    use crate::zoo::Arch;
+    use bfpgm_core::testutil::mirror_file;
+    use bfpgm_core::zoo::Arch;
 
     /// Upstream bug (`eresfd.md` §4.4, §9.1–2): the FPN's sixth output is the level-4 lateral
     /// again, on the level-4 grid, and `w1[:, 4]` (a negative subnormal) zeroes the high-level

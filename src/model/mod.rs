@@ -4,7 +4,6 @@
 //!   state-dict keys; [`layers`]: the conv / BatchNorm / PReLU pieces they are built from.
 //! * [`priors`]: anchor configuration (the one home of steps and sizes) and prior boxes.
 //! * [`detect`]: decoding, softmax, threshold, NMS and caps.
-//! * [`identify`]: which of the two networks a checkpoint holds, from its keys.
 //! * [`Detector`]: what the rest of the crate uses — build or [`Detector::load`] a model of an
 //!   [`Arch`], run [`Detector::forward_t`] (raw loc / conf / priors, for training and tests) or
 //!   [`Detector::detect`] (upstream's `Detect` rows), and save it as an upstream-loadable
@@ -18,7 +17,6 @@
 pub mod detect;
 pub mod eresfd;
 pub mod extd;
-pub mod identify;
 pub mod layers;
 pub mod priors;
 
@@ -26,15 +24,15 @@ pub mod priors;
 mod parity;
 
 use std::cell::RefCell;
-use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use tch::{Device, Tensor, nn};
 
-use crate::checkpoint::{StateDict, aliases};
-use crate::imageio::RgbImage;
-use crate::zoo::Arch;
+use crate::tensors::{to_array, to_tensor};
+use bfpgm_core::checkpoint::{Schema, StateDict, aliases};
+use bfpgm_core::imageio::RgbImage;
+use bfpgm_core::zoo::Arch;
 use layers::{Conv2d, Scope};
 use priors::AnchorConfig;
 
@@ -142,9 +140,6 @@ pub struct Detector {
     keys: Vec<String>,
 }
 
-/// How many names an error lists per kind of problem before summarising.
-const LISTED: usize = 12;
-
 impl Detector {
     /// A detector with upstream's training initialisation, ready to train.
     pub fn new(arch: Arch, device: Device) -> Detector {
@@ -179,76 +174,16 @@ impl Detector {
         Ok(detector)
     }
 
-    /// Copies a state dict into the model after checking it key by key (see the module docs).
+    /// Copies a state dict into the model after checking it key by key (see the module docs)
+    /// against the network's schema, which a test holds equal to the variables built here.
     pub fn load_state_dict(&mut self, sd: &StateDict) -> Result<()> {
+        Schema::of(self.arch).check(sd)?;
         let vars = self.vs.variables();
-        let mut unexpected = Vec::new();
-        let mut misshaped = Vec::new();
-        let mut conflicting = Vec::new();
-        for (key, t) in sd.iter() {
-            let canonical = aliases::canonical(self.arch, key);
-            let name = canonical.as_deref().unwrap_or(key);
-            let Some(var) = vars.get(name) else {
-                unexpected.push(key.to_string());
-                continue;
-            };
-            if var.size() != t.size() || var.kind() != t.kind() {
-                misshaped.push(format!(
-                    "{key} (expected {:?} {:?}, found {:?} {:?})",
-                    var.kind(),
-                    var.size(),
-                    t.kind(),
-                    t.size()
-                ));
-            } else if let Some(c) = &canonical
-                && let Some(twin) = sd.get(c)
-                && !sd.same_tensor(key, c)
-                && !crate::checkpoint::bit_equal(t, twin)
-            {
-                conflicting.push(format!("{key} differs from {c}"));
-            }
-        }
-        let mut missing = Vec::new();
-        for key in &self.keys {
-            let alias = aliases::alias(self.arch, key);
-            for k in std::iter::once(key.clone()).chain(alias) {
-                if sd.get(&k).is_none() {
-                    missing.push(k);
-                }
-            }
-        }
-        let mut report = String::new();
-        for (what, names) in [
-            ("missing", &missing),
-            ("unexpected", &unexpected),
-            ("mis-shaped", &misshaped),
-            ("conflicting alias", &conflicting),
-        ] {
-            if names.is_empty() {
-                continue;
-            }
-            let shown: Vec<&str> = names.iter().take(LISTED).map(String::as_str).collect();
-            let _ = write!(
-                report,
-                "; {} {what} key(s): {}",
-                names.len(),
-                shown.join(", ")
-            );
-            if names.len() > LISTED {
-                let _ = write!(report, ", ... ({} more)", names.len() - LISTED);
-            }
-        }
-        if !report.is_empty() {
-            bail!(
-                "the state dict does not match the {} model{report}",
-                self.arch
-            );
-        }
         tch::no_grad(|| {
             for key in &self.keys {
-                let src = sd.get(key).expect("checked above");
+                let src = to_tensor(sd.get(key).expect("checked above"));
                 let mut dst = vars[key].shallow_clone();
-                dst.copy_(src);
+                dst.copy_(&src);
             }
         });
         Ok(())
@@ -270,7 +205,10 @@ impl Detector {
         let mut sd = StateDict::new();
         for (key, twin) in entries {
             match twin {
-                None => sd.push(&key, vars[&key].detach().to_device(Device::Cpu).copy()),
+                None => sd.push(
+                    &key,
+                    to_array(&vars[&key]).expect("the variables are float32 or int64"),
+                ),
                 Some(twin) => sd
                     .push_alias(&key, twin)
                     .expect("canonical keys come before their aliases"),
@@ -378,7 +316,6 @@ impl Detector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sha2::{Digest, Sha256};
     use tch::Kind;
 
     #[test]
@@ -389,7 +326,7 @@ mod tests {
         let v = Vec::<f32>::try_from(&x.view(-1)).unwrap();
         let bytes: Vec<u8> = v.iter().flat_map(|f| f.to_le_bytes()).collect();
         assert_eq!(
-            hex::encode(Sha256::digest(&bytes)),
+            bfpgm_core::hash::sha256_hex(&bytes),
             "9a5792a86b5663dc17d9d7bf0fcf270c7a52852d847f6e6210803c738b2c0ef9"
         );
         assert_eq!(v.iter().map(|&f| f as f64).sum::<f64>(), 5_398_968.0);

@@ -149,14 +149,14 @@ mod tests {
 
     #[test]
     fn equal_the_upstream_priors_exactly() {
-        use crate::testutil::npy::Npy;
+        use bfpgm_core::testutil::npy::Npy;
         for (name, anchors) in [("eresfd", ERESFD), ("extd", EXTD)] {
             for (h, w) in [(320, 320), (250, 333)] {
                 let file = format!("reference/outputs/{name}_priors_{h}x{w}.npy");
-                let Some(path) = crate::testutil::reference_file(&file) else {
+                let Some(path) = bfpgm_core::testutil::reference_file(&file) else {
                     return;
                 };
-                let expected = Npy::read(&path).unwrap().to_tensor();
+                let expected = crate::tensors::npy_tensor(&Npy::read(&path).unwrap());
                 let got = priors(h, w, &anchors);
                 assert_eq!(got.size(), expected.size(), "{file}");
                 assert!(got.equal(&expected), "{file}: priors differ");

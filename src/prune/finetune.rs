@@ -23,39 +23,22 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use super::fpgm::Criterion;
-use super::groups::{GROUPS, Grouping, group_of};
-use super::measure::{Measurement, RateRange, Sparsity};
 use super::pruner::{PrunePlan, prune};
-use crate::checkpoint::StateDict;
-use crate::fsutil::write_atomic;
 use crate::model::Detector;
-use crate::progress::Progress;
 use crate::train::optim::{LrSchedule, OptimConfig};
 use crate::train::state::RunDir;
 use crate::train::{DataConfig, EpochHook, Init, RunOptions, TrainConfig, Trainer};
-use crate::zoo::{Arch, Artifact, Expected, Model, Published};
+use bfpgm_core::checkpoint::StateDict;
+use bfpgm_core::groups::{Grouping, group_of};
+use bfpgm_core::progress::Progress;
+use bfpgm_core::record::{MODEL, Made, Record, Semantics};
+use bfpgm_core::zoo::Arch;
 
 /// The file beside the run that records what fine-tuning prunes and trains.
 pub const FINETUNE_SETTINGS: &str = "finetune.json";
-/// The final checkpoint in the run folder.
-pub const MODEL: &str = "model.pth";
-/// The record beside it.
-pub const RECORD: &str = "model.json";
-
-/// Which parameters fine-tuning trains (module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Semantics {
-    /// Upstream's: the grouped convs are frozen; BatchNorm, the heads outside the groups and
-    /// EResFD's `w1` train.
-    Upstream,
-    /// Everything trains except the zeroed filters, held at 0 (a different algorithm).
-    FixedMasks,
-}
 
 /// What fine-tuning prunes and trains; saved as [`FINETUNE_SETTINGS`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -118,135 +101,6 @@ impl FinetuneConfig {
                 target,
             },
             train,
-        }
-    }
-}
-
-/// The record written beside a pruned model ([`RECORD`]): the rates it was pruned with and what
-/// its weights measure. `reproduce tables --checkpoint` reads it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Record {
-    /// The detector.
-    pub arch: Arch,
-    /// The grouping of the rates.
-    pub grouping: Grouping,
-    /// FPGM or L1.
-    pub criterion: Criterion,
-    /// Which parameters fine-tuning trained.
-    pub semantics: Semantics,
-    /// The target sparsity of the search, as a fraction.
-    pub target: Option<f64>,
-    /// The rates the model was pruned with, G1..G6.
-    pub rates: [f64; GROUPS],
-    /// The checkpoint's file name, beside the record.
-    pub checkpoint: String,
-    /// `calc_sparsity` of the weights.
-    pub sparsity: Sparsity,
-    /// The same in percent.
-    pub sparsity_percent: f64,
-    /// Per group, the rates consistent with the zeros found (`None`: no single rate).
-    pub group_ranges: Vec<Option<RateRange>>,
-    /// Per group, whether `rates` gives exactly the zeros found.
-    pub reproduces: Vec<bool>,
-    /// All-zero output filters over every conv.
-    pub zero_filters: usize,
-    /// Output filters over every conv.
-    pub filters: usize,
-}
-
-impl Record {
-    /// Measures `checkpoint` and records it with the settings it was made with.
-    pub fn measure(checkpoint: &Path, settings: &FinetuneSettings, arch: Arch) -> Result<Record> {
-        let m = Measurement::read(checkpoint, arch, settings.plan.grouping)?;
-        Ok(Record {
-            arch,
-            grouping: settings.plan.grouping,
-            criterion: settings.plan.criterion,
-            semantics: settings.semantics,
-            target: settings.target,
-            rates: settings.plan.rates,
-            checkpoint: checkpoint
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            sparsity: m.sparsity,
-            sparsity_percent: m.sparsity.percent(),
-            group_ranges: (0..GROUPS).map(|g| m.group_range(g)).collect(),
-            reproduces: (0..GROUPS)
-                .map(|g| m.reproduces(g, settings.plan.rates[g]))
-                .collect(),
-            zero_filters: m.zero_filters(),
-            filters: m.filters(),
-        })
-    }
-
-    /// The record beside `checkpoint` (`<dir>/model.json` for `<dir>/model.pth`, else
-    /// `<checkpoint>.json`).
-    pub fn path_for(checkpoint: &Path) -> PathBuf {
-        if checkpoint.file_name().is_some_and(|n| n == MODEL) {
-            checkpoint.with_file_name(RECORD)
-        } else {
-            let mut name = checkpoint.as_os_str().to_owned();
-            name.push(".json");
-            PathBuf::from(name)
-        }
-    }
-
-    /// Reads the record beside `checkpoint`.
-    pub fn read_for(checkpoint: &Path) -> Result<Record> {
-        let path = Record::path_for(checkpoint);
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "cannot read {}, the record of the rates {} was pruned with (written by \
-                 `reproduce finetune` and `reproduce pipeline` beside their model.pth)",
-                path.display(),
-                checkpoint.display()
-            )
-        })?;
-        serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
-    }
-
-    /// Writes the record beside `checkpoint`.
-    pub fn write_for(&self, checkpoint: &Path) -> Result<()> {
-        let json = serde_json::to_string_pretty(self).expect("serialises");
-        write_atomic(
-            &Record::path_for(checkpoint),
-            format!("{json}\n").as_bytes(),
-        )
-    }
-
-    /// The model as a table row sees it: the recorded rates and sparsity stand where a zoo
-    /// model has the README's, so the tables check the weights against what the run recorded.
-    pub fn as_model(&self, name: &str, checkpoint: &Path) -> Model {
-        Model {
-            artifact: Artifact {
-                name: name.to_string(),
-                file: self.checkpoint.clone(),
-                bytes: std::fs::metadata(checkpoint).map_or(0, |m| m.len()),
-                sha256: String::new(),
-                urls: Vec::new(),
-                dest: checkpoint
-                    .parent()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_default(),
-                extract: false,
-                groups: Vec::new(),
-            },
-            arch: self.arch,
-            target_rate: self.target,
-            published: Published {
-                group_rates: self.rates.to_vec(),
-                sparsity: self.sparsity.truncated_percent(),
-                ap: None,
-            },
-            expected: Expected {
-                params: self.sparsity.total,
-                sparsity: self.sparsity_percent,
-                zero_filters: self.zero_filters as u64,
-                mini_ap: None,
-                ap: None,
-            },
         }
     }
 }
@@ -316,7 +170,14 @@ pub fn run_finetune(
     let checkpoint = dir.file(MODEL);
     let sd = StateDict::read(&summary.last)?;
     sd.write(&checkpoint)?;
-    let record = Record::measure(&checkpoint, &cfg.finetune, cfg.train.arch)?;
+    let made = Made {
+        grouping: cfg.finetune.plan.grouping,
+        rates: cfg.finetune.plan.rates,
+        criterion: cfg.finetune.plan.criterion,
+        semantics: cfg.finetune.semantics,
+        target: cfg.finetune.target,
+    };
+    let record = Record::measure(&checkpoint, cfg.train.arch, &made)?;
     record.write_for(&checkpoint)?;
     Ok(FinetuneResult { checkpoint, record })
 }
@@ -334,7 +195,7 @@ impl EpochHook for FinetuneHook<'_> {
             let filters: usize = zeroed.values().map(Vec::len).sum();
             self.progress.note(&format!(
                 "pruned once before fine-tuning: {filters} filters zeroed, sparsity {:.2} %",
-                super::measure::calc_sparsity(trainer.detector()).percent()
+                super::sparsity::calc_sparsity(trainer.detector()).percent()
             ));
         }
         freeze(
@@ -355,6 +216,8 @@ mod tests {
     use super::*;
     use crate::train::optim::OptimizerKind;
     use crate::train::{DeviceOptions, data::Batch};
+    use bfpgm_core::checkpoint::Array;
+    use bfpgm_core::record::Criterion;
     use tch::{Device, Kind, Tensor};
 
     fn plan() -> PrunePlan {
@@ -410,7 +273,7 @@ mod tests {
         let mut moved = BTreeSet::new();
         for (key, t) in after.iter() {
             let old = before.get(key).unwrap();
-            let changed = !t.equal(old);
+            let changed = !t.bit_equal(old);
             if in_convs(&convs, key) {
                 assert!(!changed, "{key} is a grouped conv and must stay frozen");
             } else if changed {
@@ -426,7 +289,7 @@ mod tests {
         assert!(
             after
                 .iter()
-                .any(|(k, t)| k.ends_with("w1") && !t.equal(before.get(k).unwrap())),
+                .any(|(k, t)| k.ends_with("w1") && !t.bit_equal(before.get(k).unwrap())),
             "the FPN fusion weights train"
         );
     }
@@ -441,9 +304,15 @@ mod tests {
         let after = snapshot(&trainer);
         let w = "base.m0.layer3.0.res_layer.0.weight";
         let (old, new) = (before.get(w).unwrap(), after.get(w).unwrap());
-        let zero_rows = |t: &Tensor| -> Vec<i64> {
-            (0..t.size()[0])
-                .filter(|&f| t.get(f).abs().sum(Kind::Double).double_value(&[]) == 0.0)
+        let zero_rows = |t: &Array| -> Vec<usize> {
+            let per_filter = t.numel() / t.shape()[0] as usize;
+            let values = t.as_f32().unwrap();
+            (0..t.shape()[0] as usize)
+                .filter(|&f| {
+                    values[f * per_filter..(f + 1) * per_filter]
+                        .iter()
+                        .all(|&x| x == 0.0)
+                })
                 .collect()
         };
         assert_eq!(zero_rows(old).len(), 4, "⌊0.25 · 16⌋ filters zeroed");
@@ -452,7 +321,7 @@ mod tests {
             zero_rows(old),
             "the zeroed filters stay zero"
         );
-        assert!(!new.equal(old), "the other filters train");
+        assert!(!new.bit_equal(old), "the other filters train");
     }
 
     #[test]

@@ -16,17 +16,8 @@
 use anyhow::{Result, ensure};
 use tch::{Device, Kind, Tensor};
 
-use super::groups::filters_to_prune;
-
-/// How filters are ranked for removal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Criterion {
-    /// Filter Pruning via Geometric Median: smallest summed distance to all filters goes first.
-    Fpgm,
-    /// Smallest L1 norm goes first (the baseline of the authors' earlier work).
-    L1,
-}
+use bfpgm_core::groups::filters_to_prune;
+use bfpgm_core::record::Criterion;
 
 /// One float32 score per output filter of `weight` (`[O, ...]`), computed on the CPU as NNI does.
 pub fn scores(weight: &Tensor, criterion: Criterion) -> Result<Tensor> {

@@ -1,11 +1,10 @@
-//! B-FPGM's pruning: the layer groups, the filter selection, the group-wise pruner, and the
-//! Bayesian optimisation of one rate per group.
+//! B-FPGM's pruning of a live model: the filter selection, the group-wise pruner, and the
+//! Bayesian optimisation of one rate per group. The layer groups and what a file's weights say
+//! about pruning are `bfpgm_core::{groups, measure}`.
 //!
-//! * [`groups`]: the six layer groups of EResFD (two variants) and EXTD, and the rounding rule.
 //! * [`fpgm`]: which filters of one conv a rate removes (FPGM, or L1 as the baseline).
 //! * [`pruner`]: upstream's `MultiLayerPruner`, zeroing filters group by group in a live model.
-//! * [`measure`]: what the weights say: zero filters per conv, the group rates they imply, and
-//!   `calc_sparsity`.
+//! * [`sparsity`]: `calc_sparsity` of a live model.
 //! * [`bayes`]: the search over group rates (the optimiser and its resumable loop).
 //! * [`search`]: B-FPGM's search: one trial prunes a copy, trains it an epoch, validates it.
 //! * [`sfp`]: soft filter pruning on upstream's schedules.
@@ -16,9 +15,8 @@
 pub mod bayes;
 pub mod finetune;
 pub mod fpgm;
-pub mod groups;
-pub mod measure;
 pub mod pipeline;
 pub mod pruner;
 pub mod search;
 pub mod sfp;
+pub mod sparsity;

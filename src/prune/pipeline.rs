@@ -19,7 +19,7 @@
 //! `EResFD-original.pth`), SFP starts from them with the BO's rates, and fine-tuning starts from
 //! SFP's last, freshly pruned epoch.
 //!
-//! The APs are `reproduce eval`'s ([`crate::wider::session::measure`]): upstream's inference
+//! The APs are `reproduce eval`'s ([`crate::eval::session::measure`]): upstream's inference
 //! protocol and the official evaluation; predictions are written per image, so an interrupted
 //! evaluation continues where it stopped.
 
@@ -31,16 +31,17 @@ use serde::Serialize;
 use tch::Device;
 
 use super::bayes::search::changed_keys;
-use super::finetune::{FINETUNE_SETTINGS, FinetuneConfig, MODEL, Record, run_finetune};
-use super::fpgm::Criterion;
+use super::finetune::{FINETUNE_SETTINGS, FinetuneConfig, run_finetune};
 use super::search::{BoConfig, BoOptions, BoOutcome, OPTIMAL_RATES, OptimalRates, run_bo};
 use super::sfp::{SFP_SETTINGS, SfpConfig, run_sfp};
-use crate::progress::Progress;
+use crate::eval::session::{ModelSpec, measure};
 use crate::train::state::{BEST, RunDir};
 use crate::train::{NoHook, RunOptions, TrainConfig};
-use crate::wider::ModelSpec;
-use crate::wider::session::{EvalSet, measure};
-use crate::zoo::{ApTriple, Arch};
+use bfpgm_core::progress::Progress;
+use bfpgm_core::record::Criterion;
+use bfpgm_core::record::{MODEL, Record};
+use bfpgm_core::wider::EvalSet;
+use bfpgm_core::zoo::{ApTriple, Arch};
 
 /// Where the pipeline's pre-trained weights come from.
 #[derive(Debug, Clone, PartialEq)]

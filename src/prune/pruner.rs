@@ -12,9 +12,10 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result, ensure};
 use serde::{Deserialize, Serialize};
 
-use super::fpgm::{Criterion, select};
-use super::groups::{GROUPS, Grouping, group_of};
+use super::fpgm::select;
 use crate::model::Detector;
+use bfpgm_core::groups::{GROUPS, Grouping, group_of};
+use bfpgm_core::record::Criterion;
 
 /// What to prune: rates per group, under a grouping, ranked by a criterion.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -72,9 +73,9 @@ pub fn prune(detector: &mut Detector, plan: &PrunePlan) -> Result<Zeroed> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::aliases;
-    use crate::testutil::{mirror_file, reference_file};
-    use crate::zoo::Arch;
+    use bfpgm_core::checkpoint::aliases;
+    use bfpgm_core::testutil::{mirror_file, reference_file};
+    use bfpgm_core::zoo::Arch;
 
     /// Upstream's own selection (NNI 3.0rc1 on EResFD-original with the eresfd-30 rates):
     /// ours must be identical for every conv, FPGM and L1, aliases included.
@@ -152,7 +153,8 @@ mod tests {
         assert!(!zeroed.contains_key("base.2.conv.0"));
         let after = det.state_dict();
         for (key, t) in after.iter() {
-            let old = before.get(key).unwrap();
+            let t = &crate::tensors::to_tensor(t);
+            let old = &crate::tensors::to_tensor(before.get(key).unwrap());
             let module = key.rsplit_once('.').unwrap().0;
             match zeroed.get(module) {
                 Some(filters) if key.ends_with(".weight") || key.ends_with(".bias") => {

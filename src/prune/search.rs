@@ -33,19 +33,19 @@ use tch::Device;
 use super::bayes::objective::PenaltyWeights;
 use super::bayes::optimizer::SearchSettings;
 use super::bayes::search::{self, Objective, Outcome, SearchState, Shard, Stop};
-use super::fpgm::Criterion;
-use super::groups::{GROUPS, Grouping, groups};
-use super::measure::calc_sparsity;
 use super::pruner::{PrunePlan, prune};
-use crate::fetch::hash::sha256_file;
-use crate::fsutil::write_atomic;
+use super::sparsity::calc_sparsity;
 use crate::model::{Detector, priors};
-use crate::progress::{Hidden, Progress, Unit};
 use crate::train::augment::AugmentConfig;
 use crate::train::data::{Dataset, Loader, LoaderConfig, Mode, Split, WiderDir, shuffled};
 use crate::train::optim::{OptimConfig, OptimizerKind};
 use crate::train::{DeviceOptions, Trainer};
-use crate::zoo::Arch;
+use bfpgm_core::fsutil::write_atomic;
+use bfpgm_core::groups::{GROUPS, Grouping, groups};
+use bfpgm_core::hash::sha256_file;
+use bfpgm_core::progress::{Hidden, Progress, Unit};
+use bfpgm_core::record::Criterion;
+use bfpgm_core::zoo::Arch;
 
 /// The winner's file in the search folder.
 pub const OPTIMAL_RATES: &str = "optimal_rates.json";

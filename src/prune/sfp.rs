@@ -25,13 +25,13 @@ use std::path::Path;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use super::measure::calc_sparsity;
 use super::pruner::{PrunePlan, prune};
-use crate::progress::Progress;
+use super::sparsity::calc_sparsity;
 use crate::train::optim::{LrSchedule, OptimConfig, OptimizerKind};
 use crate::train::state::RunDir;
 use crate::train::{DataConfig, EpochHook, Init, RunOptions, RunSummary, TrainConfig, Trainer};
-use crate::zoo::Arch;
+use bfpgm_core::progress::Progress;
+use bfpgm_core::zoo::Arch;
 
 /// The file beside the run that records what SFP prunes and when.
 pub const SFP_SETTINGS: &str = "sfp.json";
@@ -246,8 +246,8 @@ impl EpochHook for SfpHook<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::prune::fpgm::Criterion;
-    use crate::prune::groups::Grouping;
+    use bfpgm_core::groups::Grouping;
+    use bfpgm_core::record::Criterion;
 
     #[test]
     fn eresfd_prunes_after_every_fifth_epoch_and_the_last() {

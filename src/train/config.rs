@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::augment::AugmentConfig;
 use super::optim::{LrSchedule, OptimConfig};
 use crate::model::priors;
-use crate::zoo::Arch;
+use bfpgm_core::zoo::Arch;
 
 /// Where the images come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

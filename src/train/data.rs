@@ -26,8 +26,8 @@ use tch::{Device, Tensor};
 use super::augment::{self, AugmentConfig};
 use super::matching::Targets;
 use super::rng::{Rng, Stream};
-use crate::imageio::read_image;
-use crate::wider::GroundTruth;
+use bfpgm_core::imageio::read_image;
+use bfpgm_core::wider::GroundTruth;
 
 /// A WIDER FACE split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -573,8 +573,8 @@ mod tests {
             let data = (0..width * height * 3)
                 .map(|k| ((k * (i + 3)) % 251) as u8)
                 .collect();
-            let img = crate::imageio::RgbImage::new(width, height, data).unwrap();
-            let png = crate::imageio::encode_png(&img).unwrap();
+            let img = bfpgm_core::imageio::RgbImage::new(width, height, data).unwrap();
+            let png = bfpgm_core::imageio::encode_png(&img).unwrap();
             std::fs::write(images.join(format!("img_{i}.jpg")), png).unwrap();
             txt += &format!("0--Parade/img_{i}.jpg\n1\n{} 10 30 30 0 0 0 0 0 0\n", 5 + i);
         }

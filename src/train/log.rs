@@ -15,8 +15,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use super::state::EpochRecord;
-use crate::fsutil::write_atomic;
-use crate::report::plot::{LineChart, Series, save_charts};
+use bfpgm_core::fsutil::write_atomic;
+use bfpgm_core::report::plot::{LineChart, Series, save_charts};
 
 /// The append-only event log of a run.
 pub struct EventLog {

@@ -25,8 +25,9 @@ use anyhow::{Context, Result, bail, ensure};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use crate::checkpoint::{StateDict, is_buffer};
 use crate::model::Detector;
+use crate::tensors::{to_array, to_tensor};
+use bfpgm_core::checkpoint::{Array, Data, StateDict, is_buffer};
 
 /// Which optimiser, with its own hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -431,10 +432,10 @@ impl Optimizer {
     /// `momentum_buffer.<key>`) plus `step`: a `.pth` file `torch.load` reads.
     pub fn state_dict(&self, params: &FlatParams) -> StateDict {
         let mut sd = StateDict::new();
-        sd.push("step", Tensor::from(self.step as i64));
+        sd.push("step", Array::i64(&[], vec![self.step as i64]));
         for (name, buffer) in self.buffers() {
             for (i, s) in params.slots.iter().enumerate() {
-                let t = params.view(buffer, i).to_device(Device::Cpu).contiguous();
+                let t = to_array(&params.view(buffer, i)).expect("optimiser state is float32");
                 sd.push(&format!("{name}.{}", s.key), t);
             }
         }
@@ -444,7 +445,11 @@ impl Optimizer {
     /// Restores a [`Optimizer::state_dict`]; every tensor must be there with its shape.
     pub fn load_state_dict(&mut self, params: &FlatParams, sd: &StateDict) -> Result<()> {
         let step = sd.get("step").context("no 'step' entry")?;
-        self.step = u64::try_from(step.int64_value(&[])).context("a negative step")?;
+        let step = match step.data() {
+            Data::I64(v) if step.shape().is_empty() => v[0],
+            _ => bail!("'step' is not an int64 scalar"),
+        };
+        self.step = u64::try_from(step).context("a negative step")?;
         let names: Vec<&'static str> = self.buffers().into_iter().map(|(n, _)| n).collect();
         let expected = 1 + names.len() * params.slots.len();
         ensure!(
@@ -463,10 +468,14 @@ impl Optimizer {
                 for (i, s) in params.slots.iter().enumerate() {
                     let key = format!("{name}.{}", s.key);
                     let src = sd.get(&key).with_context(|| format!("no '{key}' entry"))?;
-                    if src.size() != s.shape {
-                        bail!("'{key}' has shape {:?}, expected {:?}", src.size(), s.shape);
+                    if src.shape() != s.shape {
+                        bail!(
+                            "'{key}' has shape {:?}, expected {:?}",
+                            src.shape(),
+                            s.shape
+                        );
                     }
-                    params.view(&buffer, i).copy_(src);
+                    params.view(&buffer, i).copy_(&to_tensor(src));
                 }
             }
             Ok(())

@@ -15,9 +15,9 @@ use super::data::{Dataset, Loader, LoaderConfig, Mode, Split, WiderDir, shuffled
 use super::log::{EventLog, write_reports};
 use super::state::{BEST, Best, EpochRecord, INIT, RunDir, RunState};
 use super::trainer::{DeviceOptions, NonFiniteLoss, Trainer};
-use crate::checkpoint::StateDict;
 use crate::model::Detector;
-use crate::progress::{Progress, Unit};
+use bfpgm_core::checkpoint::StateDict;
+use bfpgm_core::progress::{Progress, Unit};
 
 /// Called around the training of each epoch: how pruning stages step into the loop.
 pub trait EpochHook {

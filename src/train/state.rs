@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
 use super::trainer::EpochLoss;
-use crate::fsutil::write_atomic;
+use bfpgm_core::fsutil::write_atomic;
 
 /// `state.json`'s format version.
 const VERSION: u32 = 1;

@@ -188,7 +188,7 @@ impl Trainer {
     /// Restores the optimiser (and loss scale) of a checkpoint.
     pub fn load_optimizer_state(
         &mut self,
-        sd: &crate::checkpoint::StateDict,
+        sd: &bfpgm_core::checkpoint::StateDict,
         scale: Option<(f64, f64)>,
     ) -> Result<()> {
         self.optimizer.load_state_dict(&self.params, sd)?;

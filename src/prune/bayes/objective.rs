@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::zoo::Arch;
+use bfpgm_core::zoo::Arch;
 
 /// Width of the accepted band around the target, as a sparsity fraction.
 pub const BAND: f64 = 0.04;

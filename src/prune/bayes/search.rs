@@ -33,9 +33,9 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::optimizer::{Optimizer, SearchSettings};
-use crate::fsutil::write_atomic;
-use crate::progress::Progress;
-use crate::report::plot::{LineChart, Series, save_charts};
+use bfpgm_core::fsutil::write_atomic;
+use bfpgm_core::progress::Progress;
+use bfpgm_core::report::plot::{LineChart, Series, save_charts};
 
 /// The state file.
 pub const STATE: &str = "search.json";
@@ -109,23 +109,6 @@ impl Shard {
     /// Whether trial `iter` is this shard's.
     pub fn owns(&self, iter: usize) -> bool {
         iter % self.count == self.index
-    }
-}
-
-impl std::str::FromStr for Shard {
-    type Err = String;
-
-    /// `I/N`, e.g. `0/4` … `3/4`.
-    fn from_str(s: &str) -> Result<Shard, String> {
-        let parsed = s
-            .split_once('/')
-            .and_then(|(i, n)| Some((i.parse().ok()?, n.parse().ok()?)));
-        match parsed {
-            Some((index, count)) if index < count => Ok(Shard { index, count }),
-            _ => Err(format!(
-                "'{s}' is not a shard; write I/N with 0 <= I < N, e.g. 0/4"
-            )),
-        }
     }
 }
 
@@ -546,7 +529,7 @@ pub fn changed_keys(old: &serde_json::Value, new: &serde_json::Value) -> Vec<Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::progress::Hidden;
+    use bfpgm_core::progress::Hidden;
     use std::sync::atomic::AtomicUsize;
 
     /// A smooth synthetic objective with a sparsity that is in band near the optimum, which
@@ -765,8 +748,6 @@ mod tests {
         let other = SearchState::new(serde_json::json!({"what": "else"}), settings()).unwrap();
         let err = merged.merge(&other).unwrap_err().to_string();
         assert!(err.contains("other settings (what)"), "{err}");
-        assert_eq!("3/4".parse(), Ok(Shard { index: 3, count: 4 }));
-        assert!("4/4".parse::<Shard>().is_err() && "x".parse::<Shard>().is_err());
     }
 
     #[test]

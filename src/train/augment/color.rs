@@ -8,7 +8,7 @@
 //! for bit with Pillow 9.4.0 (checked while writing this on random images); the HSV conversions
 //! use tables of Pillow's per-pixel float arithmetic, evaluated once.
 
-use crate::imageio::RgbImage;
+use bfpgm_core::imageio::RgbImage;
 
 /// Pillow's `Image.blend` of one 8-bit value: `a + alpha·(b − a)` in float32, truncated, clipped.
 fn blend(a: u8, b: u8, alpha: f32) -> u8 {

@@ -4,8 +4,8 @@
 //! unless a function says pixels.
 
 use super::resample::{CvInterp, Window, crop, cv_resize_window, cv_source_region};
-use crate::imageio::RgbImage;
 use crate::train::rng::Rng;
+use bfpgm_core::imageio::RgbImage;
 
 /// Upstream's padding colour: `cfg.img_mean` (104, 117, 123), a BGR mean, written into the R, G
 /// and B slots of an RGB image (`training.md` §2.3 step 7, an upstream quirk kept as is).
@@ -322,7 +322,7 @@ pub fn plan_anchor(
     // Never reached on WIDER.
     let ratio = ratio.max(1.0 / width.min(height) as f64);
     let interp = *rng.choose(&CvInterp::UPSTREAM);
-    let (rw, rh) = crate::wider::resize::output_size(width, height, ratio, ratio);
+    let (rw, rh) = crate::resize::output_size(width, height, ratio, ratio);
     for b in &mut px {
         b.iter_mut().for_each(|v| *v *= ratio);
     }

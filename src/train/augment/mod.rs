@@ -16,8 +16,8 @@ pub mod color;
 pub mod crop;
 pub mod resample;
 
-use crate::imageio::RgbImage;
 use crate::train::rng::Rng;
+use bfpgm_core::imageio::RgbImage;
 use crop::{AnchorSampling, Box4};
 use resample::{PilFilter, Window};
 
@@ -220,7 +220,7 @@ pub fn train_sample(
     let filter = *rng.choose(&PilFilter::UPSTREAM);
     img = resample::pil_resize(&img, cfg.size, cfg.size, filter);
     if rng.below(2) == 1 {
-        img = crate::wider::resize::flip_horizontal(&img);
+        img = crate::resize::flip_horizontal(&img);
         crop::flip_boxes(&mut boxes);
     }
     (img, boxes)

@@ -24,7 +24,7 @@ use std::collections::VecDeque;
 use std::f64::consts::PI;
 use std::ops::Range;
 
-use crate::imageio::RgbImage;
+use bfpgm_core::imageio::RgbImage;
 
 /// Pillow's resampling filters, in the order upstream lists them for the final resize.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -434,10 +434,10 @@ pub fn pil_resize(img: &RgbImage, width: usize, height: usize, filter: PilFilter
 }
 
 /// The pixels in `window` of `cv2.resize(img, None, fx=f, fy=f, interpolation)`, whose full size
-/// is [`crate::wider::resize::output_size`]. An unchanged size returns the window of the
+/// is [`crate::resize::output_size`]. An unchanged size returns the window of the
 /// source, as OpenCV copies the image then.
 pub fn cv_resize_window(img: &RgbImage, f: f64, interp: CvInterp, window: Window) -> RgbImage {
-    let (ow, oh) = crate::wider::resize::output_size(img.width, img.height, f, f);
+    let (ow, oh) = crate::resize::output_size(img.width, img.height, f, f);
     assert!(
         window.x0 + window.width <= ow && window.y0 + window.height <= oh,
         "window {window:?} outside the {ow}x{oh} result"
@@ -461,7 +461,7 @@ pub fn cv_source_region(
     interp: CvInterp,
     window: Window,
 ) -> Window {
-    if crate::wider::resize::output_size(width, height, f, f) == (width, height) {
+    if crate::resize::output_size(width, height, f, f) == (width, height) {
         return window;
     }
     let interp = interp.effective(f);
@@ -681,7 +681,7 @@ mod tests {
         }
         for i in CvInterp::UPSTREAM {
             for f in [0.37, 2.6] {
-                let (ow, oh) = crate::wider::resize::output_size(w, h, f, f);
+                let (ow, oh) = crate::resize::output_size(w, h, f, f);
                 let i = i.effective(f);
                 let (x, y) = (i.taps(w, f, 0..ow), i.taps(h, f, 0..oh));
                 let got = separable(&img, Some(&x), Some(&y), Passes::OpenCv);
@@ -725,7 +725,7 @@ mod tests {
         }
         for i in CvInterp::UPSTREAM {
             for f in [0.37, 2.6] {
-                let (w, h) = crate::wider::resize::output_size(37, 23, f, f);
+                let (w, h) = crate::resize::output_size(37, 23, f, f);
                 let out = cv_resize_window(&img, f, i, Window::full(w, h));
                 assert_eq!((out.width, out.height), (w, h));
                 assert!(out.data.chunks(3).all(|p| p == [10, 128, 250]), "{i:?}");
@@ -738,7 +738,7 @@ mod tests {
         let img = gradient(50, 40);
         for i in CvInterp::UPSTREAM {
             let f = 3.3;
-            let (w, h) = crate::wider::resize::output_size(50, 40, f, f);
+            let (w, h) = crate::resize::output_size(50, 40, f, f);
             let full = cv_resize_window(&img, f, i, Window::full(w, h));
             let win = Window {
                 x0: 17,

@@ -215,7 +215,7 @@ fn expansion_keeps_boxes_on_their_faces() {
 #[test]
 fn flipping_mirrors_pixels_and_boxes_together() {
     let (img, mut boxes) = faces();
-    let flipped = crate::wider::resize::flip_horizontal(&img);
+    let flipped = crate::resize::flip_horizontal(&img);
     crop::flip_boxes(&mut boxes);
     assert_consistent(&flipped, &boxes, "flip");
 }

@@ -2,7 +2,7 @@
 //! `torch.optim`'s update rules, and the flat-buffer plumbing against a real detector.
 
 use super::*;
-use crate::zoo::Arch;
+use bfpgm_core::zoo::Arch;
 
 #[test]
 fn eresfd_pretraining_never_decays_the_learning_rate() {
@@ -215,7 +215,7 @@ fn a_saved_optimizer_continues_bit_for_bit() {
     let after_a = flat.data.copy();
     flat.data.shallow_clone().copy_(&saved_params);
     b.step(&flat, 1e-3, None);
-    assert!(crate::checkpoint::bit_equal(&after_a, &flat.data));
+    assert!(crate::tensors::bit_equal(&after_a, &flat.data));
     // An SGD state does not load into Adam.
     let sgd = Optimizer::new(OptimConfig::EXTD_PRETRAIN, &flat).state_dict(&flat);
     assert!(b.load_state_dict(&flat, &sgd).is_err());
@@ -238,7 +238,7 @@ fn the_grad_scaler_skips_overflowed_steps_and_adapts_the_scale() {
     assert!(!bool::try_from(&ok).unwrap());
     opt.step(&flat, 1e-3, Some(&ok));
     assert!(
-        crate::checkpoint::bit_equal(&before, &flat.data),
+        crate::tensors::bit_equal(&before, &flat.data),
         "an overflowed step changes nothing"
     );
     assert_eq!(scaler.scale.double_value(&[]), 32_768.0);

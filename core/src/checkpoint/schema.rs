@@ -1,0 +1,233 @@
+//! The tensors a checkpoint of each network must hold: canonical keys, shapes and dtypes.
+//!
+//! Pruning zeroes filters but never removes them, so every checkpoint of a network, pruned or not,
+//! holds the same tensors. Knowing them here lets the commands that only read weights (tables,
+//! the drift check, `zoo show`) check a file key by key, tell its network from its keys and count
+//! its parameters without building the network, which needs libtorch. The network built in code
+//! (`bfpgm::model`) is tested to register exactly these keys, and loads through [`Schema::check`],
+//! so the two cannot drift apart.
+
+use std::fmt::Write as _;
+use std::sync::OnceLock;
+
+use anyhow::{Context, Result, bail};
+
+use super::{StateDict, aliases, is_buffer};
+use crate::zoo::Arch;
+
+/// How many keys an error message lists per kind of problem.
+const LISTED: usize = 12;
+
+/// One canonical tensor of a network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The state-dict key, e.g. `base.conv1.0.weight`.
+    pub key: String,
+    /// Its shape.
+    pub shape: Vec<i64>,
+    /// Whether it is int64 (BatchNorm's `num_batches_tracked`) rather than float32.
+    pub int64: bool,
+}
+
+/// The canonical tensors of one network, in registration order.
+#[derive(Debug)]
+pub struct Schema {
+    arch: Arch,
+    entries: Vec<Entry>,
+}
+
+impl Schema {
+    /// The schema of `arch`.
+    pub fn of(arch: Arch) -> &'static Schema {
+        static ERESFD: OnceLock<Schema> = OnceLock::new();
+        static EXTD: OnceLock<Schema> = OnceLock::new();
+        let (cell, text) = match arch {
+            Arch::Eresfd => (&ERESFD, include_str!("eresfd.keys")),
+            Arch::Extd => (&EXTD, include_str!("extd.keys")),
+        };
+        cell.get_or_init(|| Schema {
+            arch,
+            entries: parse(text).expect("the built-in key lists parse"),
+        })
+    }
+
+    /// The canonical tensors in registration order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The canonical keys in registration order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|e| e.key.as_str())
+    }
+
+    /// Parameters with upstream's `named_parameters()` semantics (buffers left out, each tensor
+    /// once): 92,208 for EResFD, 162,352 for EXTD. Counting from the schema rather than from a
+    /// file's storages gives the same number however a file shares its tensors.
+    pub fn parameter_count(&self) -> u64 {
+        self.entries
+            .iter()
+            .filter(|e| !is_buffer(&e.key))
+            .map(|e| e.shape.iter().product::<i64>() as u64)
+            .sum()
+    }
+
+    /// Checks a state dict key by key: every canonical key and every alias key upstream writes
+    /// must be there with the right shape and dtype, nothing else may be, and an alias stored
+    /// apart from its canonical twin must hold the same values. The error lists every missing,
+    /// unexpected, mis-shaped or conflicting key (the first few of each).
+    pub fn check(&self, sd: &StateDict) -> Result<()> {
+        let arch = self.arch;
+        let mut unexpected = Vec::new();
+        let mut misshaped = Vec::new();
+        let mut conflicting = Vec::new();
+        for (key, t) in sd.iter() {
+            let canonical = aliases::canonical(arch, key);
+            let name = canonical.as_deref().unwrap_or(key);
+            let Some(entry) = self.entries.iter().find(|e| e.key == name) else {
+                unexpected.push(key.to_string());
+                continue;
+            };
+            let int64 = t.as_f32().is_none();
+            if entry.shape != t.shape() || entry.int64 != int64 {
+                misshaped.push(format!(
+                    "{key} (expected {} {:?}, found {} {:?})",
+                    dtype(entry.int64),
+                    entry.shape,
+                    dtype(int64),
+                    t.shape()
+                ));
+            } else if let Some(c) = &canonical
+                && let Some(twin) = sd.get(c)
+                && !sd.same_tensor(key, c)
+                && !t.bit_equal(twin)
+            {
+                conflicting.push(format!("{key} differs from {c}"));
+            }
+        }
+        let mut missing = Vec::new();
+        for key in self.keys() {
+            let alias = aliases::alias(arch, key);
+            for k in std::iter::once(key.to_string()).chain(alias) {
+                if sd.get(&k).is_none() {
+                    missing.push(k);
+                }
+            }
+        }
+        let mut report = String::new();
+        for (what, names) in [
+            ("missing", &missing),
+            ("unexpected", &unexpected),
+            ("mis-shaped", &misshaped),
+            ("conflicting alias", &conflicting),
+        ] {
+            if names.is_empty() {
+                continue;
+            }
+            let shown: Vec<&str> = names.iter().take(LISTED).map(String::as_str).collect();
+            let _ = write!(
+                report,
+                "; {} {what} key(s): {}",
+                names.len(),
+                shown.join(", ")
+            );
+            if names.len() > LISTED {
+                let _ = write!(report, ", ... ({} more)", names.len() - LISTED);
+            }
+        }
+        if !report.is_empty() {
+            bail!("the state dict does not match the {arch} model{report}");
+        }
+        Ok(())
+    }
+}
+
+fn dtype(int64: bool) -> &'static str {
+    if int64 { "Int64" } else { "Float" }
+}
+
+/// Parses a key list: `key<TAB>[d, ...]<TAB>float32|int64` per line, `#` comments.
+fn parse(text: &str) -> Result<Vec<Entry>> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|(i, line)| {
+            let parse_line = || -> Result<Entry> {
+                let mut cols = line.split('\t');
+                let (Some(key), Some(shape), Some(dtype), None) =
+                    (cols.next(), cols.next(), cols.next(), cols.next())
+                else {
+                    bail!("expected three tab-separated columns");
+                };
+                let shape = shape
+                    .trim_matches(|c| c == '[' || c == ']')
+                    .split(", ")
+                    .filter(|s| !s.is_empty())
+                    .map(|d| d.parse::<i64>().with_context(|| format!("dimension '{d}'")))
+                    .collect::<Result<_>>()?;
+                let int64 = match dtype {
+                    "float32" => false,
+                    "int64" => true,
+                    other => bail!("dtype '{other}' is neither float32 nor int64"),
+                };
+                Ok(Entry {
+                    key: key.to_string(),
+                    shape,
+                    int64,
+                })
+            };
+            parse_line().with_context(|| format!("line {}", i + 1))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::Array;
+
+    #[test]
+    fn the_schemas_count_the_published_parameters() {
+        assert_eq!(Schema::of(Arch::Eresfd).parameter_count(), 92_208);
+        assert_eq!(Schema::of(Arch::Extd).parameter_count(), 162_352);
+        assert_eq!(Schema::of(Arch::Eresfd).entries().len(), 475);
+        assert_eq!(Schema::of(Arch::Extd).entries().len(), 164);
+    }
+
+    #[test]
+    fn a_bad_line_is_named() {
+        let err = format!("{:#}", parse("# c\na\t[1, x]\tfloat32\n").unwrap_err());
+        assert_eq!(err, "line 2: dimension 'x': invalid digit found in string");
+    }
+
+    #[test]
+    fn check_names_missing_unexpected_and_misshaped_keys() {
+        let schema = Schema::of(Arch::Extd);
+        let mut sd = StateDict::new();
+        for e in schema.entries().iter().skip(1) {
+            let shape = if e.key == "loc.0.bias" {
+                vec![3]
+            } else {
+                e.shape.clone()
+            };
+            let n = shape.iter().product::<i64>() as usize;
+            sd.push(
+                &e.key,
+                if e.int64 {
+                    Array::i64(&shape, vec![0; n])
+                } else {
+                    Array::f32(&shape, vec![0.0; n])
+                },
+            );
+        }
+        sd.push("extra.weight", Array::f32(&[1], vec![0.0]));
+        let err = schema.check(&sd).unwrap_err().to_string();
+        let first = &schema.entries()[0].key;
+        assert!(err.contains(&format!("1 missing key(s): {first}")), "{err}");
+        assert!(err.contains("1 unexpected key(s): extra.weight"), "{err}");
+        assert!(
+            err.contains("1 mis-shaped key(s): loc.0.bias (expected Float [4], found Float [3])"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,77 @@
+//! The model a command runs: a zoo name or a checkpoint file, with its network. One place for
+//! `detect`, `eval` and `bench infer`, so they accept and refuse the same things.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::checkpoint::identify_file;
+use crate::zoo::{Arch, Model, Zoo};
+
+/// `--arch eresfd|extd` as a clap parser, so `--help` lists the two values.
+pub fn arch_parser() -> impl clap::builder::TypedValueParser<Value = Arch> {
+    use clap::builder::PossibleValue;
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new([
+        PossibleValue::new("eresfd").help("EResFD (92,208 parameters)"),
+        PossibleValue::new("extd").help("EXTD (162,352 parameters)"),
+    ])
+    .map(|s| parse_arch(&s).expect("one of the possible values"))
+}
+
+/// `--arch eresfd|extd`.
+pub fn parse_arch(s: &str) -> Result<Arch, String> {
+    match s {
+        "eresfd" => Ok(Arch::Eresfd),
+        "extd" => Ok(Arch::Extd),
+        other => Err(format!(
+            "unknown architecture '{other}'; use eresfd or extd"
+        )),
+    }
+}
+
+/// The name a run gives a model: its zoo name, or the checkpoint file's stem.
+pub fn model_name(checkpoint: &Path, model: Option<&Model>) -> Result<String> {
+    match model {
+        Some(m) => Ok(m.name().to_string()),
+        None => checkpoint
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .with_context(|| format!("{} has no file name", checkpoint.display())),
+    }
+}
+
+/// A model named on the command line: a zoo model downloaded under `data` (with its registry
+/// entry), or a checkpoint file. A file's network is `arch` when given, otherwise told from its
+/// keys; `arch` contradicting a zoo model is an error.
+pub fn resolve<'z>(
+    zoo: &'z Zoo,
+    data: &Path,
+    name: &str,
+    arch: Option<Arch>,
+) -> Result<(PathBuf, Arch, Option<&'z Model>)> {
+    if let Ok(m) = zoo.model(name) {
+        if let Some(a) = arch
+            && a != m.arch
+        {
+            bail!(
+                "--arch {a} contradicts zoo model '{name}', which is {}",
+                m.arch
+            );
+        }
+        let path = crate::fetch::require(&m.artifact, data)?;
+        return Ok((path, m.arch, Some(m)));
+    }
+    let path = PathBuf::from(name);
+    if path.is_file() {
+        let arch = match arch {
+            Some(a) => a,
+            None => identify_file(&path).context(
+                "a checkpoint file given without --arch must hold EResFD or EXTD weights",
+            )?,
+        };
+        return Ok((path, arch, None));
+    }
+    Err(zoo.model(name).unwrap_err())
+        .with_context(|| format!("'{name}' is neither a zoo model nor a checkpoint file"))
+}

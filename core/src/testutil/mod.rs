@@ -1,0 +1,38 @@
+//! Helpers for tests that read the shared mirror and reference files, shared by this crate's unit
+//! tests and the `bfpgm` crate's tests (feature `testutil`).
+//!
+//! Without `BFPGM_MIRROR` / `BFPGM_REFERENCE` such tests skip with a message; under CI (`CI`
+//! set) a missing variable fails instead, so real-file tests never silently skip there.
+//! [`npy`] reads the upstream reference tensors.
+
+use std::path::{Path, PathBuf};
+
+pub mod npy;
+
+fn shared(var: &str, rel: &str) -> Option<PathBuf> {
+    match std::env::var_os(var) {
+        Some(v) => {
+            // A relative path is taken from the workspace root (this crate's parent folder), as
+            // `.ci/run` and the README give it.
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let p = root.join(v).join(rel);
+            assert!(p.exists(), "{} does not exist ({var})", p.display());
+            Some(p)
+        }
+        None if std::env::var_os("CI").is_some() => panic!("{var} is not set under CI"),
+        None => {
+            eprintln!("skipped: {var} is not set");
+            None
+        }
+    }
+}
+
+/// A file of the shared download mirror, e.g. `EResFD-30-pruned.pth`.
+pub fn mirror_file(name: &str) -> Option<PathBuf> {
+    shared("BFPGM_MIRROR", name)
+}
+
+/// A file of the shared reference folder, e.g. `fixtures/wider_face_val_bbx_gt.txt`.
+pub fn reference_file(rel: &str) -> Option<PathBuf> {
+    shared("BFPGM_REFERENCE", rel)
+}
