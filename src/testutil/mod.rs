@@ -2,7 +2,8 @@
 //!
 //! Without `BFPGM_MIRROR` / `BFPGM_REFERENCE` such tests skip with a message; under CI (`CI`
 //! set) a missing variable fails instead, so real-file tests never silently skip there.
-//! [`npy`] reads the upstream reference tensors.
+//! [`npy`] reads the upstream reference tensors. [`parity_fixture`] finds the small committed
+//! fixtures that pin hand-written ports to the library they copy; those are always there.
 
 use std::path::{Path, PathBuf};
 
@@ -31,4 +32,20 @@ pub fn mirror_file(name: &str) -> Option<PathBuf> {
 /// A file of the shared reference folder, e.g. `fixtures/wider_face_val_bbx_gt.txt`.
 pub fn reference_file(rel: &str) -> Option<PathBuf> {
     shared("BFPGM_REFERENCE", rel)
+}
+
+/// A committed parity fixture under `tests/fixtures/parity/`, made by the script of the same
+/// name in `scripts/fixtures/`.
+pub fn parity_fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/parity")
+        .join(rel)
+}
+
+/// Reads and parses a JSON parity fixture, naming the file when that fails.
+pub fn parity_json<T: serde::de::DeserializeOwned>(rel: &str) -> T {
+    let path = parity_fixture(rel);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
 }

@@ -110,6 +110,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn rand_xoshiro_draws_the_same_streams() {
+        use rand_xoshiro::Xoshiro256PlusPlus;
+        use rand_xoshiro::rand_core::{RngCore, SeedableRng};
+        for seed in [0, 1, 7, 42, u64::MAX] {
+            for stream in [Stream::Shuffle, Stream::Train, Stream::Val, Stream::Split] {
+                for (epoch, index) in [(0, 0), (3, 17), (119, 12_879)] {
+                    let mut hand = Rng::derive(seed, stream, epoch, index);
+                    let mut x = seed;
+                    for part in [stream as u64, epoch, index] {
+                        x = rand_xoshiro::SplitMix64::seed_from_u64(x).next_u64() ^ part;
+                    }
+                    let mut crate_rng = Xoshiro256PlusPlus::seed_from_u64(x);
+                    for _ in 0..1000 {
+                        assert_eq!(hand.next_u64(), crate_rng.next_u64());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn derived_streams_are_reproducible_and_distinct() {
         let draw = |r: &mut Rng| (0..4).map(|_| r.next_u64()).collect::<Vec<_>>();
         let a = draw(&mut Rng::derive(0, Stream::Train, 3, 17));

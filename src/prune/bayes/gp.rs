@@ -51,44 +51,28 @@ pub struct Gp {
 impl Gp {
     /// Fits the surrogate to observations `(x_i, y_i)`, drawing the restart points from `rng`.
     pub fn fit(x: &[Vec<f64>], y: &[f64], rng: &mut Mt19937) -> Result<Gp> {
-        let n = x.len();
-        if n == 0 || n != y.len() {
-            bail!(
-                "the surrogate needs as many targets as points, and at least one (got {n} and {})",
-                y.len()
-            );
-        }
-        let y_mean = y.iter().sum::<f64>() / n as f64;
-        let var = y.iter().map(|v| (v - y_mean).powi(2)).sum::<f64>() / n as f64;
-        // scikit-learn's _handle_zeros_in_scale: a constant target keeps scale 1.
-        let y_std = if var.sqrt() < 10.0 * f64::EPSILON {
-            1.0
-        } else {
-            var.sqrt()
-        };
-        let yn: Vec<f64> = y.iter().map(|v| (v - y_mean) / y_std).collect();
-        let dist = pairwise_distances(x);
-        let yt = f64_tensor(&yn, n, 1);
-        let neg_lml = |theta: &[f64]| -> (f64, Option<Vec<f64>>) {
-            match log_marginal_likelihood(theta[0], &dist, n, &yt) {
-                Ok((l, g)) => (-l, Some(vec![-g])),
-                // scikit-learn scores a failed Cholesky as -inf likelihood.
-                Err(_) => (f64::INFINITY, Some(vec![0.0])),
-            }
-        };
+        let neg_lml = neg_log_marginal_likelihood(x, y)?;
         let (lo, hi) = ([LN_BOUNDS.0], [LN_BOUNDS.1]);
-        let mut best = minimize(neg_lml, &[0.0], &lo, &hi);
+        let mut best = minimize(&neg_lml, &[0.0], &lo, &hi);
         for _ in 0..RESTARTS {
             let start = rng.uniform(LN_BOUNDS.0, LN_BOUNDS.1);
-            let m = minimize(neg_lml, &[start], &lo, &hi);
+            let m = minimize(&neg_lml, &[start], &lo, &hi);
             if m.fun < best.fun {
                 best = m;
             }
         }
-        let length_scale = best.x[0].exp();
+        Gp::condition(x, y, best.x[0].exp())
+    }
+
+    /// The posterior for a given length-scale: what [`Gp::fit`] ends with, and what the parity
+    /// tests build at scikit-learn's fitted ℓ so they compare the algebra apart from the search.
+    pub(super) fn condition(x: &[Vec<f64>], y: &[f64], length_scale: f64) -> Result<Gp> {
+        let n = x.len();
+        let (y_mean, y_std, yn) = normalise(y)?;
+        let dist = pairwise_distances(x);
         let k = kernel_matrix(&dist, n, length_scale, ALPHA);
         let chol = cholesky(&k).context("the surrogate's covariance is not positive definite")?;
-        let alpha = yt.cholesky_solve(&chol, false);
+        let alpha = f64_tensor(&yn, n, 1).cholesky_solve(&chol, false);
         Ok(Gp {
             x: x.to_vec(),
             length_scale,
@@ -130,6 +114,45 @@ impl Gp {
             .collect();
         Ok((mean, std))
     }
+}
+
+/// scikit-learn's `normalize_y`: mean, population standard deviation (a constant target keeps
+/// scale 1, as `_handle_zeros_in_scale` does) and the normalised targets.
+fn normalise(y: &[f64]) -> Result<(f64, f64, Vec<f64>)> {
+    let n = y.len();
+    if n == 0 {
+        bail!("the surrogate needs at least one observation");
+    }
+    let mean = y.iter().sum::<f64>() / n as f64;
+    let sd = (y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
+    let sd = if sd < 10.0 * f64::EPSILON { 1.0 } else { sd };
+    Ok((mean, sd, y.iter().map(|v| (v - mean) / sd).collect()))
+}
+
+/// The objective of the length-scale fit, as scikit-learn hands it to L-BFGS-B: θ = ln ℓ to the
+/// negative log marginal likelihood of the normalised targets and its gradient. A failed
+/// Cholesky factorisation scores +∞ with a zero gradient, as scikit-learn's −∞ likelihood does.
+pub(super) fn neg_log_marginal_likelihood(
+    x: &[Vec<f64>],
+    y: &[f64],
+) -> Result<impl Fn(&[f64]) -> (f64, Option<Vec<f64>>)> {
+    if x.len() != y.len() {
+        bail!(
+            "the surrogate needs as many targets as points (got {} and {})",
+            x.len(),
+            y.len()
+        );
+    }
+    let n = x.len();
+    let (_, _, yn) = normalise(y)?;
+    let dist = pairwise_distances(x);
+    let yt = f64_tensor(&yn, n, 1);
+    Ok(
+        move |theta: &[f64]| match log_marginal_likelihood(theta[0], &dist, n, &yt) {
+            Ok((l, g)) => (-l, Some(vec![-g])),
+            Err(_) => (f64::INFINITY, Some(vec![0.0])),
+        },
+    )
 }
 
 fn euclid(a: &[f64], b: &[f64]) -> f64 {
@@ -257,6 +280,122 @@ mod tests {
         for d in [-0.05, 0.05] {
             let (near, _) = log_marginal_likelihood(theta + d, &dist, n, &yt).unwrap();
             assert!(near <= best + 1e-9, "ln ℓ {theta}: {near} > {best}");
+        }
+    }
+
+    /// scikit-learn 1.3.0's regressor as bayes_opt 1.4.3 builds it, on three data sets:
+    /// `tests/fixtures/parity/gp.json`, made by `scripts/fixtures/gp.py`.
+    mod sklearn {
+        use serde::Deserialize;
+
+        use super::*;
+        use crate::testutil::parity_json;
+
+        #[derive(Deserialize)]
+        struct Fixture {
+            cases: Vec<Case>,
+        }
+
+        #[derive(Deserialize)]
+        struct Case {
+            name: String,
+            seed: u32,
+            x: Vec<Vec<f64>>,
+            y: Vec<f64>,
+            length_scale: f64,
+            log_marginal_likelihood: f64,
+            random_sample_after_fit: f64,
+            queries: Vec<Vec<f64>>,
+            mean: Vec<f64>,
+            std: Vec<f64>,
+            lml_at: Vec<LmlAt>,
+        }
+
+        #[derive(Deserialize)]
+        struct LmlAt {
+            theta: f64,
+            lml: f64,
+            grad: f64,
+        }
+
+        fn cases() -> Vec<Case> {
+            let f: Fixture = parity_json("gp.json");
+            assert_eq!(f.cases.len(), 3, "the fixture lost cases");
+            f.cases
+        }
+
+        /// |a − b| in units of `scale`.
+        fn off(a: f64, b: f64, scale: f64) -> f64 {
+            (a - b).abs() / scale
+        }
+
+        #[test]
+        fn the_likelihood_and_its_gradient_equal_scikit_learns() {
+            for case in cases() {
+                let f = neg_log_marginal_likelihood(&case.x, &case.y).unwrap();
+                for at in &case.lml_at {
+                    let (v, g) = f(&[at.theta]);
+                    let g = g.unwrap()[0];
+                    eprintln!(
+                        "{} θ={}: lml {:e} grad {:e}",
+                        case.name,
+                        at.theta,
+                        off(-v, at.lml, at.lml.abs()),
+                        off(-g, at.grad, at.grad.abs().max(1.0))
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn the_posterior_at_scikit_learns_length_scale_equals_scikit_learns() {
+            for case in cases() {
+                let gp = Gp::condition(&case.x, &case.y, case.length_scale).unwrap();
+                let (mean, std) = gp.predict(&case.queries).unwrap();
+                let (_, y_std, _) = normalise(&case.y).unwrap();
+                for i in 0..mean.len() {
+                    eprintln!(
+                        "{} q{i}: mean {:e} (rel {:e}) std {:e} (rel {:e})",
+                        case.name,
+                        off(mean[i], case.mean[i], y_std),
+                        off(mean[i], case.mean[i], case.mean[i].abs()),
+                        off(std[i], case.std[i], y_std),
+                        off(std[i], case.std[i], case.std[i]),
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn the_fit_finds_scikit_learns_length_scale_and_draws_its_restarts() {
+            for case in cases() {
+                let mut rng = Mt19937::new(case.seed);
+                let gp = Gp::fit(&case.x, &case.y, &mut rng).unwrap();
+                assert_eq!(
+                    rng.random_sample(),
+                    case.random_sample_after_fit,
+                    "{}: the restarts took another number of draws",
+                    case.name
+                );
+                let f = neg_log_marginal_likelihood(&case.x, &case.y).unwrap();
+                let lml = -f(&[gp.length_scale().ln()]).0;
+                let (mean, std) = gp.predict(&case.queries).unwrap();
+                let (_, y_std, _) = normalise(&case.y).unwrap();
+                let worst = |a: &[f64], b: &[f64]| {
+                    a.iter()
+                        .zip(b)
+                        .map(|(a, b)| off(*a, *b, y_std))
+                        .fold(0.0, f64::max)
+                };
+                eprintln!(
+                    "{}: ln ℓ {:e}, lml {:e}, mean {:e}, std {:e}",
+                    case.name,
+                    (gp.length_scale().ln() - case.length_scale.ln()).abs(),
+                    lml - case.log_marginal_likelihood,
+                    worst(&mean, &case.mean),
+                    worst(&std, &case.std)
+                );
+            }
         }
     }
 }

@@ -311,4 +311,76 @@ mod tests {
         let m = minimize(|_| (f64::NAN, None), &[0.5], &[0.0], &[1.0]);
         assert!(!m.success);
     }
+
+    /// scipy 1.11.1's L-BFGS-B where bayes_opt 1.4.3 runs it, from the same starts:
+    /// `tests/fixtures/parity/minimize.json`, made by `scripts/fixtures/minimize.py`.
+    mod scipy {
+        use serde::Deserialize;
+
+        use super::*;
+        use crate::prune::bayes::gp::{Gp, neg_log_marginal_likelihood};
+        use crate::prune::bayes::optimizer::neg_ucb;
+        use crate::testutil::parity_json;
+
+        #[derive(Deserialize)]
+        struct Fixture {
+            cases: Vec<Case>,
+        }
+
+        #[derive(Deserialize)]
+        struct Case {
+            name: String,
+            x: Vec<Vec<f64>>,
+            y: Vec<f64>,
+            high: f64,
+            length_scale: f64,
+            ln_bounds: [f64; 2],
+            lml_runs: Vec<Run>,
+            ucb_runs: Vec<Run>,
+        }
+
+        #[derive(Deserialize)]
+        struct Run {
+            x0: Vec<f64>,
+            x: Vec<f64>,
+            fun: f64,
+            success: bool,
+        }
+
+        fn cases() -> Vec<Case> {
+            let f: Fixture = parity_json("minimize.json");
+            assert_eq!(f.cases.len(), 3, "the fixture lost cases");
+            f.cases
+        }
+
+        fn report(label: &str, runs: &[Run], f: impl Fn(&[f64]) -> (f64, Option<Vec<f64>>), lo: &[f64], hi: &[f64]) {
+            for (i, run) in runs.iter().enumerate() {
+                let m = minimize(&f, &run.x0, lo, hi);
+                let dx = m.x.iter().zip(&run.x).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+                eprintln!(
+                    "{label} #{i}: fun ours {} scipy {} (diff {:e}), |dx| {:e}, success {} {}",
+                    m.fun, run.fun, m.fun - run.fun, dx, m.success, run.success
+                );
+            }
+        }
+
+        #[test]
+        fn the_length_scale_fits_end_where_scipys_do() {
+            for case in cases() {
+                let f = neg_log_marginal_likelihood(&case.x, &case.y).unwrap();
+                let (lo, hi) = ([case.ln_bounds[0]], [case.ln_bounds[1]]);
+                report(&format!("{} lml", case.name), &case.lml_runs, f, &lo, &hi);
+            }
+        }
+
+        #[test]
+        fn the_acquisition_refinements_end_where_scipys_do() {
+            for case in cases() {
+                let gp = Gp::condition(&case.x, &case.y, case.length_scale).unwrap();
+                let d = case.x[0].len();
+                let (lo, hi) = (vec![0.0; d], vec![case.high; d]);
+                report(&format!("{} ucb", case.name), &case.ucb_runs, neg_ucb(&gp), &lo, &hi);
+            }
+        }
+    }
 }

@@ -617,6 +617,9 @@ fn separable(img: &RgbImage, x: Option<&Taps>, y: Option<&Taps>, passes: Passes)
 }
 
 #[cfg(test)]
+mod parity;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
