@@ -353,13 +353,28 @@ mod tests {
             f.cases
         }
 
-        fn report(label: &str, runs: &[Run], f: impl Fn(&[f64]) -> (f64, Option<Vec<f64>>), lo: &[f64], hi: &[f64]) {
+        fn report(
+            label: &str,
+            runs: &[Run],
+            f: impl Fn(&[f64]) -> (f64, Option<Vec<f64>>),
+            lo: &[f64],
+            hi: &[f64],
+        ) {
             for (i, run) in runs.iter().enumerate() {
                 let m = minimize(&f, &run.x0, lo, hi);
-                let dx = m.x.iter().zip(&run.x).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+                let dx =
+                    m.x.iter()
+                        .zip(&run.x)
+                        .map(|(a, b)| (a - b).abs())
+                        .fold(0.0, f64::max);
                 eprintln!(
                     "{label} #{i}: fun ours {} scipy {} (diff {:e}), |dx| {:e}, success {} {}",
-                    m.fun, run.fun, m.fun - run.fun, dx, m.success, run.success
+                    m.fun,
+                    run.fun,
+                    m.fun - run.fun,
+                    dx,
+                    m.success,
+                    run.success
                 );
             }
         }
@@ -379,7 +394,13 @@ mod tests {
                 let gp = Gp::condition(&case.x, &case.y, case.length_scale).unwrap();
                 let d = case.x[0].len();
                 let (lo, hi) = (vec![0.0; d], vec![case.high; d]);
-                report(&format!("{} ucb", case.name), &case.ucb_runs, neg_ucb(&gp), &lo, &hi);
+                report(
+                    &format!("{} ucb", case.name),
+                    &case.ucb_runs,
+                    neg_ucb(&gp),
+                    &lo,
+                    &hi,
+                );
             }
         }
     }

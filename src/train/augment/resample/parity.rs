@@ -1,7 +1,8 @@
 //! The resizes against Pillow 9.4.0 and OpenCV 4.8.0 themselves, on real WIDER training crops:
 //! `tests/fixtures/parity/resample/`, made by `scripts/fixtures/resample.py`. Every case holds
 //! the sha256 of the library's output bytes; small ones also hold the output as PNG, so a
-//! mismatch reports how many bytes differ and by how much.
+//! mismatch reports how many bytes differ and by how much. OpenCV's references are its own code
+//! (IPP off); the fixture notes where the IPP build that opencv-python ships differs.
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -45,6 +46,14 @@ struct CvCase {
     factor: f64,
     #[serde(flatten)]
     out: Output,
+    ipp_differs: Option<IppDiff>,
+}
+
+/// How far the IPP-on output of opencv-python is from OpenCV's own.
+#[derive(Deserialize)]
+struct IppDiff {
+    bytes: usize,
+    max: u8,
 }
 
 fn read_png(name: &str) -> RgbImage {
@@ -145,12 +154,42 @@ fn opencv_resize_equals_opencv_on_wider_crops() {
     let mut failures = Vec::new();
     for case in &index.cv {
         let img = crop_named(&crops, &case.crop);
-        let (w, h) = crate::wider::resize::output_size(img.width, img.height, case.factor, case.factor);
-        let got = cv_resize_window(img, case.factor, cv_interp(&case.interp), Window::full(w, h));
+        let (w, h) =
+            crate::wider::resize::output_size(img.width, img.height, case.factor, case.factor);
+        let got = cv_resize_window(
+            img,
+            case.factor,
+            cv_interp(&case.interp),
+            Window::full(w, h),
+        );
         if let Some(m) = mismatch(&got, &case.out) {
-            failures.push(format!("{} {} ×{}: {m}", case.crop, case.interp, case.factor));
+            failures.push(format!(
+                "{} {} ×{}: {m}",
+                case.crop, case.interp, case.factor
+            ));
         }
     }
     assert!(index.cv.len() >= 25, "the index lost its OpenCV cases");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The module doc's claim about IPP: it changes INTER_CUBIC only, by at most one unit.
+#[test]
+fn ipp_changes_only_cubic_and_by_one_unit() {
+    let index: Index = parity_json("resample/index.json");
+    for case in &index.cv {
+        if let Some(d) = &case.ipp_differs {
+            assert_eq!(
+                case.interp, "cubic",
+                "IPP changes {} ×{}",
+                case.interp, case.factor
+            );
+            assert!(
+                d.max <= 1 && d.bytes > 0,
+                "cubic ×{}: up to {}",
+                case.factor,
+                d.max
+            );
+        }
+    }
 }
