@@ -10,7 +10,7 @@
 use anyhow::{Context, Result, bail};
 use tch::{Kind, Tensor};
 
-use super::minimize::minimize;
+use super::minimize::{Evaluation, minimize};
 use super::mt19937::Mt19937;
 
 /// Diagonal jitter of scikit-learn's `GaussianProcessRegressor(alpha=1e-6)`.
@@ -135,7 +135,7 @@ fn normalise(y: &[f64]) -> Result<(f64, f64, Vec<f64>)> {
 pub(super) fn neg_log_marginal_likelihood(
     x: &[Vec<f64>],
     y: &[f64],
-) -> Result<impl Fn(&[f64]) -> (f64, Option<Vec<f64>>)> {
+) -> Result<impl Fn(&[f64]) -> Evaluation> {
     if x.len() != y.len() {
         bail!(
             "the surrogate needs as many targets as points (got {} and {})",

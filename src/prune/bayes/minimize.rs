@@ -19,6 +19,9 @@
 //! L-BFGS-B (`lbfgsb`, on Becker's C port of v3.0) would follow scipy's paths more closely, but
 //! it builds its bindings with bindgen (libclang at build time) and was not measured here.
 
+/// What an objective returns at a point: its value and, when it can, its gradient.
+pub type Evaluation = (f64, Option<Vec<f64>>);
+
 /// Outcome of one minimisation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Minimum {
@@ -44,7 +47,7 @@ const MAX_LINE_SEARCH: usize = 20;
 /// Minimises `f` inside the box `[lo, hi]` from `x0`. `f` returns the value and, when it can, the
 /// gradient; without one, forward differences of step 1e-8 are used.
 pub fn minimize(
-    mut f: impl FnMut(&[f64]) -> (f64, Option<Vec<f64>>),
+    mut f: impl FnMut(&[f64]) -> Evaluation,
     x0: &[f64],
     lo: &[f64],
     hi: &[f64],
@@ -376,7 +379,7 @@ mod tests {
         fn check(
             label: &str,
             runs: &[Run],
-            f: impl Fn(&[f64]) -> (f64, Option<Vec<f64>>),
+            f: impl Fn(&[f64]) -> Evaluation,
             lo: &[f64],
             hi: &[f64],
         ) {

@@ -18,7 +18,7 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::gp::Gp;
-use super::minimize::minimize;
+use super::minimize::{Evaluation, minimize};
 use super::mt19937::Mt19937;
 
 /// Exploration weight of bayes_opt's default UCB.
@@ -196,7 +196,7 @@ impl Optimizer {
 
 /// bayes_opt's `to_minimize`: the negative UCB at one point, without a gradient, so the
 /// minimiser takes finite differences as scipy does.
-pub(super) fn neg_ucb(gp: &Gp) -> impl Fn(&[f64]) -> (f64, Option<Vec<f64>>) + '_ {
+pub(super) fn neg_ucb(gp: &Gp) -> impl Fn(&[f64]) -> Evaluation + '_ {
     |x| match gp.predict(&[x.to_vec()]) {
         Ok((m, s)) => (-(m[0] + KAPPA * s[0]), None),
         Err(_) => (f64::NAN, None),

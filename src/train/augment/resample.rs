@@ -773,7 +773,8 @@ fn separable(img: &RgbImage, x: Option<&Taps>, y: Option<&Taps>, passes: Passes)
                     *d = if x0_bytes + i < vector_bytes {
                         let mut t = rows[3][at] as f32 * beta[3];
                         for k in (0..3).rev() {
-                            t = rows[k][at] as f32 * beta[k] + t;
+                            // Float addition commutes: this is OpenCV's `s·b + t`.
+                            t += rows[k][at] as f32 * beta[k];
                         }
                         t.round_ties_even().clamp(0.0, 255.0) as u8
                     } else {
