@@ -368,8 +368,9 @@ mod tests {
         }
 
         /// At scikit-learn's length scale the posterior is plain linear algebra: measured ≤ 2e-15
-        /// of the targets' standard deviation on the mean and the std, so 1e-12 leaves room for
-        /// another CPU's LAPACK kernels and still catches any change of formula.
+        /// of the targets' standard deviation on the mean and the std. 1e-10 leaves room for
+        /// another CPU's LAPACK kernels (rounding amplified by K's condition number) and still
+        /// catches any change of formula.
         #[test]
         fn the_posterior_at_scikit_learns_length_scale_equals_scikit_learns() {
             for case in cases() {
@@ -381,7 +382,7 @@ mod tests {
                     worst(&std, &case.std, y_std),
                 );
                 assert!(
-                    dm < 1e-12 && ds < 1e-12,
+                    dm < 1e-10 && ds < 1e-10,
                     "{}: mean {dm:e}, std {ds:e}",
                     case.name
                 );
