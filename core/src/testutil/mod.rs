@@ -3,7 +3,8 @@
 //!
 //! Without `BFPGM_MIRROR` / `BFPGM_REFERENCE` such tests skip with a message; under CI (`CI`
 //! set) a missing variable fails instead, so real-file tests never silently skip there.
-//! [`npy`] reads the upstream reference tensors.
+//! [`npy`] reads the upstream reference tensors. [`parity_fixture`] finds the small committed
+//! fixtures that pin hand-written ports to the library they copy; those are always there.
 
 use std::path::{Path, PathBuf};
 
@@ -14,8 +15,7 @@ fn shared(var: &str, rel: &str) -> Option<PathBuf> {
         Some(v) => {
             // A relative path is taken from the workspace root (this crate's parent folder), as
             // `.ci/run` and the README give it.
-            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-            let p = root.join(v).join(rel);
+            let p = workspace_root().join(v).join(rel);
             assert!(p.exists(), "{} does not exist ({var})", p.display());
             Some(p)
         }
@@ -35,4 +35,23 @@ pub fn mirror_file(name: &str) -> Option<PathBuf> {
 /// A file of the shared reference folder, e.g. `fixtures/wider_face_val_bbx_gt.txt`.
 pub fn reference_file(rel: &str) -> Option<PathBuf> {
     shared("BFPGM_REFERENCE", rel)
+}
+
+/// A committed parity fixture under `tests/fixtures/parity/`, made by the script of the same
+/// name in `scripts/fixtures/`.
+pub fn parity_fixture(rel: &str) -> PathBuf {
+    workspace_root().join("tests/fixtures/parity").join(rel)
+}
+
+/// The repository root: this crate's parent folder.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Reads and parses a JSON parity fixture, naming the file when that fails.
+pub fn parity_json<T: serde::de::DeserializeOwned>(rel: &str) -> T {
+    let path = parity_fixture(rel);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
 }

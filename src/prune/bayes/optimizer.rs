@@ -18,7 +18,7 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::gp::Gp;
-use super::minimize::minimize;
+use super::minimize::{Evaluation, minimize};
 use super::mt19937::Mt19937;
 
 /// Exploration weight of bayes_opt's default UCB.
@@ -180,13 +180,7 @@ impl Optimizer {
         let mut max_acq = mean[best_i] + KAPPA * std[best_i];
         let seeds: Vec<Vec<f64>> = (0..LOCAL_SEEDS).map(|_| draw(&mut self.opt_rng)).collect();
         for seed in seeds {
-            let neg_ucb = |x: &[f64]| -> (f64, Option<Vec<f64>>) {
-                match gp.predict(&[x.to_vec()]) {
-                    Ok((m, s)) => (-(m[0] + KAPPA * s[0]), None),
-                    Err(_) => (f64::NAN, None),
-                }
-            };
-            let m = minimize(neg_ucb, &seed, &lo, &hi);
+            let m = minimize(neg_ucb(gp), &seed, &lo, &hi);
             if m.success && -m.fun >= max_acq {
                 max_acq = -m.fun;
                 x_max = m.x;
@@ -197,6 +191,15 @@ impl Optimizer {
             .zip(&hi)
             .map(|(v, h)| v.clamp(0.0, *h))
             .collect())
+    }
+}
+
+/// bayes_opt's `to_minimize`: the negative UCB at one point, without a gradient, so the
+/// minimiser takes finite differences as scipy does.
+pub(super) fn neg_ucb(gp: &Gp) -> impl Fn(&[f64]) -> Evaluation + '_ {
+    |x| match gp.predict(&[x.to_vec()]) {
+        Ok((m, s)) => (-(m[0] + KAPPA * s[0]), None),
+        Err(_) => (f64::NAN, None),
     }
 }
 

@@ -13,12 +13,19 @@
 //!   passes; NEAREST through `ImagingScaleAffine`. Bit for bit with Pillow 9.4.0 (checked while
 //!   writing this on random images, all five filters, up- and downscaling).
 //! * OpenCV 4.8 (`resize.cpp`, generic path): fixed support (2, 4 or 8 taps, no antialiasing),
-//!   `(x + 0.5)·scale − 0.5` source positions, replicated borders, 11-bit weights per pass;
-//!   INTER_AREA averages exact pixel overlaps when shrinking and uses its own bilinear weights
-//!   when enlarging; INTER_NEAREST is `floor(x / f)`. Checked against opencv-python 4.8.0:
-//!   NEAREST and LANCZOS4 bit for bit; LINEAR, CUBIC and AREA within one unit in some pixels
-//!   (OpenCV's vectorised rounding and float INTER_AREA sums). The exact INTER_LINEAR of
-//!   `wider::resize` serves evaluation, where pixels must match; training only needs the kernel.
+//!   `(x + 0.5)·scale − 0.5` source positions, replicated borders, 11-bit weights per pass, and
+//!   the vertical step of its 8-bit kernels ([`CvVertical`]: the vector code's rounding for
+//!   LINEAR, float32 for CUBIC); INTER_AREA sums exact pixel overlaps in float32 when shrinking
+//!   (block means for an exact halving) and uses its own bilinear weights when enlarging;
+//!   INTER_NEAREST is `floor(x / f)`. Bit for bit with opencv-python 4.8.0 for all five
+//!   interpolations, windows included (`tests/fixtures/parity/resample/`, real WIDER crops).
+//!   One gap: opencv-python is built with Intel IPP, which takes over INTER_CUBIC on 8-bit
+//!   images and rounds differently (by one unit in about 2–3 % of the bytes, measured with the
+//!   fixture's IPP 2021.8 on an AVX-512 CPU). IPP is closed and picks code by CPU, so upstream's
+//!   exact cubic bytes cannot be restated; we match OpenCV's own cubic, which IPP-less builds
+//!   (and `cv2.ipp.setUseIPP(False)`) give. Integer shrink factors other than ½ take OpenCV's
+//!   INTER_AREA fast path, which is not restated either (a random factor hits one with
+//!   probability zero).
 
 use std::collections::VecDeque;
 use std::f64::consts::PI;
@@ -84,11 +91,33 @@ const PIL_BITS: u32 = 22;
 const CV_BITS: u32 = 11;
 
 /// How the two passes combine: Pillow rounds each pass to 8 bits, OpenCV keeps the horizontal
-/// sums and rounds once at the end.
+/// sums (11 fractional bits) and finishes each output byte the way its 8-bit vertical kernel
+/// for the interpolation does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Passes {
     Pil,
-    OpenCv,
+    OpenCv(CvVertical),
+}
+
+/// OpenCV 4.8's vertical step for 8-bit images (`resize.cpp`, built for the 128-bit SSE
+/// baseline of the opencv-python wheels). Which formula a byte gets depends on its position
+/// in the full output row (`3 × width` bytes), because the vector loops stop short of the
+/// row's end and a scalar loop finishes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CvVertical {
+    /// One integer sum rounded once (`VResizeLanczos4`, and the area and nearest taps).
+    Exact,
+    /// `VResizeLinear` for `u8`: each tap's `(w · (s >> 4)) >> 16`, then `(v + 2) >> 2`; its
+    /// scalar tail uses the same formula as the vector loop.
+    Linear,
+    /// `VResizeCubicVec_32s8u`: in float32 (weights `β / 2048²`, multiply then add, no fused
+    /// multiply-add on that baseline, rounded half to even) for the first `vector_bytes` bytes
+    /// of the full row, the exact integer sum for the rest. `x0_bytes` is where the computed
+    /// window starts in that row.
+    Cubic {
+        vector_bytes: usize,
+        x0_bytes: usize,
+    },
 }
 
 /// The weights of one axis for a range of output coordinates: output `o` reads input
@@ -99,6 +128,10 @@ pub struct Taps {
     start: Vec<usize>,
     len: Vec<usize>,
     weights: Vec<i32>,
+    /// Every tap unmerged, `ksize` per output: source index (clamped) and weight. OpenCV's
+    /// linear and cubic vertical steps round per tap, so taps clamped onto the same row must
+    /// stay apart there.
+    each: Vec<(usize, i32)>,
 }
 
 impl Taps {
@@ -108,6 +141,7 @@ impl Taps {
             start: Vec::with_capacity(count),
             len: Vec::with_capacity(count),
             weights: Vec::with_capacity(count * ksize),
+            each: Vec::with_capacity(count * ksize),
         }
     }
 
@@ -116,9 +150,17 @@ impl Taps {
         debug_assert!(w.len() <= self.ksize);
         self.start.push(start);
         self.len.push(w.len());
+        let from = self.weights.len();
         self.weights.extend(w.iter().map(|&x| to_fixed(x)));
         self.weights
             .extend(std::iter::repeat_n(0, self.ksize - w.len()));
+        let fixed = &self.weights[from..];
+        self.each.extend(
+            fixed
+                .iter()
+                .enumerate()
+                .map(|(k, &wk)| (start + k.min(w.len().saturating_sub(1)), wk)),
+        );
     }
 
     /// Adds an output coordinate reading `start..start + w.len()` with OpenCV-style taps whose
@@ -131,7 +173,10 @@ impl Taps {
         for (k, &x) in w.iter().enumerate() {
             let i = (first + k as i64).clamp(0, last) as usize;
             merged[i - lo] += cv_fixed(x);
+            self.each.push((i, cv_fixed(x)));
         }
+        self.each
+            .extend(std::iter::repeat_n((lo, 0), self.ksize - w.len()));
         self.start.push(lo);
         self.len.push(merged.len());
         self.weights.extend_from_slice(&merged);
@@ -320,8 +365,10 @@ impl CvInterp {
     }
 
     /// The taps of `cv::resize` for the outputs in `outs` of a resize of `inp` pixels by factor `f`
-    /// (`inv_scale`; OpenCV maps through `1/f`, not `inp/out`).
-    fn taps(self, inp: usize, f: f64, outs: Range<usize>) -> Taps {
+    /// (`inv_scale`; OpenCV maps through `1/f`, not `inp/out`). Only the horizontal axis moves
+    /// positions outside the image onto the edge with weight 1; vertically OpenCV keeps the
+    /// weights and clamps the rows.
+    fn taps(self, inp: usize, f: f64, outs: Range<usize>, vertical: bool) -> Taps {
         let scale = 1.0 / f;
         match self {
             CvInterp::Nearest => {
@@ -380,10 +427,10 @@ impl CvInterp {
                         CvInterp::Cubic => cubic_weights(fx).to_vec(),
                         CvInterp::Lanczos4 => lanczos4_weights(fx).to_vec(),
                         _ => {
-                            if sx < 0 {
+                            if sx < 0 && !vertical {
                                 (sx, fx) = (0, 0.0);
                             }
-                            if sx >= inp as i64 - 1 {
+                            if sx >= inp as i64 - 1 && !vertical {
                                 (sx, fx) = (inp as i64 - 1, 0.0);
                             }
                             vec![1.0 - fx as f64, fx as f64]
@@ -448,9 +495,95 @@ pub fn cv_resize_window(img: &RgbImage, f: f64, interp: CvInterp, window: Window
     if (ow, oh) == (img.width, img.height) {
         return crop(img, window);
     }
-    let x = interp.taps(img.width, f, xs);
-    let y = interp.taps(img.height, f, ys);
-    separable(img, Some(&x), Some(&y), Passes::OpenCv)
+    if interp == CvInterp::Area && f < 1.0 && !area_fast(f) {
+        return area_shrink(img, f, xs, ys);
+    }
+    let x = interp.taps(img.width, f, xs, false);
+    let y = interp.taps(img.height, f, ys, true);
+    let vertical = match interp {
+        // The block means of OpenCV's INTER_AREA fast path.
+        CvInterp::Area if f < 1.0 => CvVertical::Exact,
+        CvInterp::Linear | CvInterp::Area => CvVertical::Linear,
+        CvInterp::Cubic => CvVertical::Cubic {
+            vector_bytes: ow * 3 / 8 * 8,
+            x0_bytes: window.x0 * 3,
+        },
+        CvInterp::Nearest | CvInterp::Lanczos4 => CvVertical::Exact,
+    };
+    separable(img, Some(&x), Some(&y), Passes::OpenCv(vertical))
+}
+
+/// Whether `1/f` is an integer, OpenCV's test for its INTER_AREA fast path (block means), which
+/// the area taps reproduce for the exact halving. Other integer factors (1/3, 1/4, ...) take
+/// that path in OpenCV too and are not reproduced bit for bit here; a random factor is one of
+/// them with probability zero.
+fn area_fast(f: f64) -> bool {
+    let scale = 1.0 / f;
+    (scale - scale.round()).abs() < f64::EPSILON
+}
+
+/// `computeResizeAreaTab` in float32 for the outputs in `outs`: (output, input, weight), in
+/// OpenCV's order.
+fn area_table(inp: usize, scale: f64, outs: Range<usize>) -> Vec<(usize, usize, f32)> {
+    let mut tab = Vec::new();
+    for o in outs {
+        let fsx1 = o as f64 * scale;
+        let fsx2 = fsx1 + scale;
+        let cell = scale.min(inp as f64 - fsx1);
+        let sx2 = (fsx2.floor() as usize).min(inp - 1);
+        let sx1 = (fsx1.ceil() as usize).min(sx2);
+        if sx1 as f64 - fsx1 > 1e-3 {
+            tab.push((o, sx1 - 1, ((sx1 as f64 - fsx1) / cell) as f32));
+        }
+        tab.extend((sx1..sx2).map(|i| (o, i, (1.0 / cell) as f32)));
+        if fsx2 - sx2 as f64 > 1e-3 {
+            tab.push((
+                o,
+                sx2,
+                ((fsx2 - sx2 as f64).min(1.0).min(cell) / cell) as f32,
+            ));
+        }
+    }
+    tab
+}
+
+/// OpenCV's `ResizeArea_Invoker<uchar, float>`, shrinking by a factor whose inverse is not an
+/// integer: per output row, each source row's weighted float sum of its cell's pixels, summed
+/// over the cell's rows with their weights, rounded half to even. Only the pixels of the window
+/// (`xs` × `ys`) are computed.
+fn area_shrink(img: &RgbImage, f: f64, xs: Range<usize>, ys: Range<usize>) -> RgbImage {
+    let scale = 1.0 / f;
+    let (x0, width) = (xs.start, xs.len());
+    let xtab = area_table(img.width, scale, xs);
+    let ytab = area_table(img.height, scale, ys.clone());
+    let mut out = vec![0u8; width * ys.len() * 3];
+    let mut sum = vec![0f32; width * 3];
+    let mut buf = vec![0f32; width * 3];
+    let mut j = 0;
+    while j < ytab.len() {
+        let dy = ytab[j].0;
+        sum.fill(0.0);
+        while j < ytab.len() && ytab[j].0 == dy {
+            let (_, sy, beta) = ytab[j];
+            j += 1;
+            buf.fill(0.0);
+            let src = &img.data[sy * img.width * 3..(sy + 1) * img.width * 3];
+            for &(dx, sx, alpha) in &xtab {
+                for c in 0..3 {
+                    let b = &mut buf[(dx - x0) * 3 + c];
+                    *b += f32::from(src[sx * 3 + c]) * alpha;
+                }
+            }
+            for (s, b) in sum.iter_mut().zip(&buf) {
+                *s += beta * b;
+            }
+        }
+        let row = (dy - ys.start) * width * 3;
+        for (d, s) in out[row..row + width * 3].iter_mut().zip(&sum) {
+            *d = s.round_ties_even().clamp(0.0, 255.0) as u8;
+        }
+    }
+    RgbImage::new(width, ys.len(), out).expect("sized for the window")
 }
 
 /// The source pixels that [`cv_resize_window`] reads for `window` of a `width × height` image.
@@ -466,10 +599,10 @@ pub fn cv_source_region(
     }
     let interp = interp.effective(f);
     let xs = interp
-        .taps(width, f, window.x0..window.x0 + window.width)
+        .taps(width, f, window.x0..window.x0 + window.width, false)
         .input_span();
     let ys = interp
-        .taps(height, f, window.y0..window.y0 + window.height)
+        .taps(height, f, window.y0..window.y0 + window.height, true)
         .input_span();
     Window {
         x0: xs.start,
@@ -523,7 +656,7 @@ fn horizontal(src: &[u8], x: &Taps, passes: Passes, bits: u32, dst: &mut [i32]) 
                     *d = ((a + half) >> bits).clamp(0, 255);
                 }
             }
-            Passes::OpenCv => d.copy_from_slice(&acc),
+            Passes::OpenCv(_) => d.copy_from_slice(&acc),
         }
     }
 }
@@ -542,7 +675,7 @@ crate::simd::multiversion! {
 fn separable(img: &RgbImage, x: Option<&Taps>, y: Option<&Taps>, passes: Passes) -> RgbImage {
     let bits = match passes {
         Passes::Pil => PIL_BITS,
-        Passes::OpenCv => CV_BITS,
+        Passes::OpenCv(_) => CV_BITS,
     };
     let id_x;
     let x = match x {
@@ -582,7 +715,7 @@ fn separable(img: &RgbImage, x: Option<&Taps>, y: Option<&Taps>, passes: Passes)
     let mut out = vec![0u8; ow * oh * 3];
     let (round, shift) = match passes {
         Passes::Pil => (half, bits),
-        Passes::OpenCv => (1i32 << (2 * bits - 1), 2 * bits),
+        Passes::OpenCv(_) => (1i32 << (2 * bits - 1), 2 * bits),
     };
     let mut band: VecDeque<(usize, Vec<i32>)> = VecDeque::new();
     let mut spare: Vec<Vec<i32>> = Vec::new();
@@ -599,22 +732,65 @@ fn separable(img: &RgbImage, x: Option<&Taps>, y: Option<&Taps>, passes: Passes)
             band.push_back((next, buf));
             next += 1;
         }
-        let w = &y.weights[o * y.ksize..o * y.ksize + n];
-        acc.fill(round);
-        for ((_, src), &wk) in band.iter().zip(w) {
-            for (a, &v) in acc.iter_mut().zip(src) {
-                *a = a.wrapping_add(v.wrapping_mul(wk));
+        match passes {
+            Passes::Pil | Passes::OpenCv(CvVertical::Exact) => {
+                let w = &y.weights[o * y.ksize..o * y.ksize + n];
+                acc.fill(round);
+                for ((_, src), &wk) in band.iter().zip(w) {
+                    for (a, &v) in acc.iter_mut().zip(src) {
+                        *a = a.wrapping_add(v.wrapping_mul(wk));
+                    }
+                }
+                for (d, a) in dst.chunks_exact_mut(3).zip(acc.chunks_exact(4)) {
+                    for (d, &a) in d.iter_mut().zip(a) {
+                        *d = (a >> shift).clamp(0, 255) as u8;
+                    }
+                }
             }
-        }
-        for (d, a) in dst.chunks_exact_mut(3).zip(acc.chunks_exact(4)) {
-            for (d, &a) in d.iter_mut().zip(a) {
-                *d = (a >> shift).clamp(0, 255) as u8;
+            Passes::OpenCv(CvVertical::Linear) => {
+                acc.fill(2);
+                for &(row, wk) in &y.each[o * y.ksize..(o + 1) * y.ksize] {
+                    for (a, &v) in acc.iter_mut().zip(&band[row - s].1) {
+                        *a += ((v >> 4) * wk) >> 16;
+                    }
+                }
+                for (d, a) in dst.chunks_exact_mut(3).zip(acc.chunks_exact(4)) {
+                    for (d, &a) in d.iter_mut().zip(a) {
+                        *d = (a >> 2).clamp(0, 255) as u8;
+                    }
+                }
+            }
+            Passes::OpenCv(CvVertical::Cubic {
+                vector_bytes,
+                x0_bytes,
+            }) => {
+                let taps = &y.each[o * y.ksize..(o + 1) * y.ksize];
+                let rows: Vec<&[i32]> = taps.iter().map(|&(r, _)| &band[r - s].1[..]).collect();
+                let scale = 1.0 / (2048.0f32 * 2048.0);
+                let beta: Vec<f32> = taps.iter().map(|&(_, wk)| wk as f32 * scale).collect();
+                for (i, d) in dst.iter_mut().enumerate() {
+                    let at = i / 3 * 4 + i % 3;
+                    *d = if x0_bytes + i < vector_bytes {
+                        let mut t = rows[3][at] as f32 * beta[3];
+                        for k in (0..3).rev() {
+                            // Float addition commutes: this is OpenCV's `s·b + t`.
+                            t += rows[k][at] as f32 * beta[k];
+                        }
+                        t.round_ties_even().clamp(0.0, 255.0) as u8
+                    } else {
+                        let sum: i32 = (0..4).map(|k| rows[k][at] * taps[k].1).sum();
+                        ((sum + round) >> shift).clamp(0, 255) as u8
+                    };
+                }
             }
         }
     }
     RgbImage::new(ow, oh, out).expect("sized for the output")
 }
 }
+
+#[cfg(test)]
+mod parity;
 
 #[cfg(test)]
 mod tests {
@@ -632,7 +808,7 @@ mod tests {
     fn two_passes(img: &RgbImage, x: &Taps, y: &Taps, passes: Passes) -> Vec<u8> {
         let bits = match passes {
             Passes::Pil => PIL_BITS,
-            Passes::OpenCv => CV_BITS,
+            Passes::OpenCv(_) => CV_BITS,
         };
         let sum = |t: &Taps, o: usize, at: &dyn Fn(usize) -> i64| -> i64 {
             (0..t.len[o])
@@ -648,12 +824,14 @@ mod tests {
                         let a = sum(x, ox, &|i| img.data[(r * img.width + i) * 3 + c] as i64);
                         match passes {
                             Passes::Pil => ((a + (1 << (bits - 1))) >> bits).clamp(0, 255),
-                            Passes::OpenCv => a,
+                            Passes::OpenCv(_) => a,
                         }
                     };
                     let v = match passes {
                         Passes::Pil => (sum(y, oy, &row) + (1 << (bits - 1))) >> bits,
-                        Passes::OpenCv => (sum(y, oy, &row) + (1 << (2 * bits - 1))) >> (2 * bits),
+                        Passes::OpenCv(_) => {
+                            (sum(y, oy, &row) + (1 << (2 * bits - 1))) >> (2 * bits)
+                        }
                     };
                     out.push(v.clamp(0, 255) as u8);
                 }
@@ -683,13 +861,10 @@ mod tests {
             for f in [0.37, 2.6] {
                 let (ow, oh) = crate::resize::output_size(w, h, f, f);
                 let i = i.effective(f);
-                let (x, y) = (i.taps(w, f, 0..ow), i.taps(h, f, 0..oh));
-                let got = separable(&img, Some(&x), Some(&y), Passes::OpenCv);
-                assert_eq!(
-                    got.data,
-                    two_passes(&img, &x, &y, Passes::OpenCv),
-                    "{i:?} {f}"
-                );
+                let (x, y) = (i.taps(w, f, 0..ow, false), i.taps(h, f, 0..oh, true));
+                let passes = Passes::OpenCv(CvVertical::Exact);
+                let got = separable(&img, Some(&x), Some(&y), passes);
+                assert_eq!(got.data, two_passes(&img, &x, &y, passes), "{i:?} {f}");
             }
         }
     }
@@ -707,7 +882,7 @@ mod tests {
         }
         for i in CvInterp::UPSTREAM {
             for (inp, out, f) in [(100, 250, 2.5), (1000, 333, 0.333), (64, 640, 10.0)] {
-                let t = i.taps(inp, f, 0..out);
+                let t = i.taps(inp, f, 0..out, false);
                 for o in 0..out {
                     let s: i32 = t.weights[o * t.ksize..(o + 1) * t.ksize].iter().sum();
                     assert!((s - (1 << CV_BITS)).abs() <= 8, "{i:?} {inp}->{out}: {s}");
@@ -736,17 +911,32 @@ mod tests {
     #[test]
     fn a_window_equals_the_same_pixels_of_the_full_result() {
         let img = gradient(50, 40);
-        for i in CvInterp::UPSTREAM {
-            let f = 3.3;
+        for (i, f) in CvInterp::UPSTREAM
+            .into_iter()
+            .flat_map(|i| [(i, 3.3), (i, 0.77)])
+        {
             let (w, h) = crate::resize::output_size(50, 40, f, f);
             let full = cv_resize_window(&img, f, i, Window::full(w, h));
-            let win = Window {
-                x0: 17,
-                y0: 60,
-                width: 40,
-                height: 31,
+            let win = if f > 1.0 {
+                Window {
+                    x0: 17,
+                    y0: 60,
+                    width: 40,
+                    height: 31,
+                }
+            } else {
+                Window {
+                    x0: 5,
+                    y0: 3,
+                    width: 20,
+                    height: 17,
+                }
             };
-            assert_eq!(cv_resize_window(&img, f, i, win), crop(&full, win), "{i:?}");
+            assert_eq!(
+                cv_resize_window(&img, f, i, win),
+                crop(&full, win),
+                "{i:?} {f}"
+            );
         }
     }
 
