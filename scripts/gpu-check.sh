@@ -8,7 +8,9 @@
 #
 # Areas, each written to $OUT/<area>.txt and bounded by its own time limit, so that one slow or
 # failing area never costs the others their turn:
-#   smoke   CUDA is really used: nvidia-smi, torch's version, `detect --device cuda` on the photo
+#   smoke   CUDA is really used, loaded on demand: nvidia-smi, torch's version, `detect --device
+#           cuda` on the photo and one `eval --device cuda` on the mini set (an error, exit 2,
+#           if CUDA cannot be loaded), and `zoo list` loads no CUDA library
 #   train   training images/s on CUDA (float32, --amp, pinned batches, loader at the training
 #           thread's priority) beside upstream's 141 images/s on one H100, then a short
 #           pre-training run that checkpoints and resumes on the GPU
@@ -22,7 +24,8 @@
 #   parity  all nine zoo models evaluated on CUDA in float32 (no TF32) on the mini val set, the
 #           APs beside upstream's
 #
-# Inputs: $REPRODUCE (default .device/reproduce, else target/release/reproduce); the mirror and
+# Inputs: $REPRODUCE (default .device/reproduce, else target/release/reproduce; reproduce-torch
+# beside it); the mirror and
 # the reference folder from $BFPGM_MIRROR / $BFPGM_REFERENCE, else .device/shared, else
 # ../shared. The exit status is the number of areas that failed.
 set -uo pipefail
@@ -37,8 +40,9 @@ export BFPGM_MIRROR=$(realpath "${BFPGM_MIRROR:-$SHARED/mirror}")
 export BFPGM_REFERENCE=$(realpath "${BFPGM_REFERENCE:-$SHARED}")
 export BFPGM_DATA=${BFPGM_DATA:-$(mktemp -d)}
 
-# The binary was linked against the project's libtorch; on the device the same version comes
-# from python3's torch wheel, which carries libtorch_cuda and finds its CUDA libraries itself.
+# The binaries were linked against the project's libtorch; on the device the same version comes
+# from python3's torch wheel, which carries libtorch_cuda (loaded on demand from the folder
+# libtorch_cpu came from) and finds its CUDA libraries itself.
 if TORCH_LIB=$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null); then
     export LD_LIBRARY_PATH="$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
@@ -51,11 +55,15 @@ smoke() {
     echo "cores: $(nproc); $(grep -m1 'model name' /proc/cpuinfo)"
     echo "avx512: $(grep -o 'avx512[a-z]*' /proc/cpuinfo | sort -u | tr '\n' ' ')"
     R fetch models wider-gt wider-mini
+    # The front loads neither libtorch nor CUDA; the torch binary loads CUDA only when asked.
+    LD_DEBUG=libs R zoo list 2>&1 >/dev/null | grep -c 'calling init: .*\(torch\|cuda\)' \
+        | sed 's/^/zoo list, torch or CUDA libraries loaded: /'
+    # --device cuda is CUDA or exit 2 with the reason: a nonzero status here fails the area.
     R detect --model eresfd-original --device cuda --out "$OUT/smoke-detect" \
-        "$BFPGM_REFERENCE/fixtures/grace_hopper.jpg" 2>"$OUT/smoke-detect.err"
-    cat "$OUT/smoke-detect.err"
-    # The fallback note means libtorch_cuda was not loaded: every later number would be the CPU's.
-    ! grep -q "CUDA is not available" "$OUT/smoke-detect.err"
+        "$BFPGM_REFERENCE/fixtures/grace_hopper.jpg" || return 1
+    R eval eresfd-original --device cuda --images "$BFPGM_DATA/WIDER-mini/WIDER_val/images" \
+        --subset --out "$OUT/smoke-eval" || return 1
+    R bench startup --runs 3
 }
 
 train() {
