@@ -2,12 +2,12 @@
 //! `torch.jit.load` and through the lite interpreter, and return `reproduce detect`'s boxes on
 //! images of three sizes; checkpoints that cannot be exported fail with a clear message.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bfpgm_core::imageio::{RgbImage, encode_png, read_image};
 use serde_json::Value;
 
-use crate::util::{fetched, reproduce, run, run_ok, tempdir};
+use crate::util::{fetched, python, reproduce, run, run_ok, tempdir};
 
 /// Loads both exported files and runs them on raw RGB images given as `FILE:H:W`, printing
 /// `{FILE: {runtime: rows}}` as JSON, with torch's version and the lite file's bytecode version;
@@ -29,17 +29,6 @@ for spec in sys.argv[3:]:
     }
 json.dump(out, sys.stdout)
 "#;
-
-/// The Python that has torch 2.11, set up by `./reproduce`.
-fn python() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(
-        p.exists(),
-        "{} is missing; run ./reproduce once",
-        p.display()
-    );
-    p
-}
 
 /// `make_image(320, 320)` of `reference-outputs.md` §2, read from its `.npy` file (a version-1
 /// header declaring `|u1` `(320, 320, 3)`, then the pixels) and checked against the sha256 the

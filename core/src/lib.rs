@@ -18,6 +18,7 @@
 //! * [`imageio`]: the RGB image type and its codecs (JPEG decoded as Pillow does).
 //! * [`wider`]: WIDER FACE ground truth, prediction files and the official AP evaluation.
 //! * [`report`]: tables, plots and drawings for people, JSON for machines.
+//! * [`tradeoff`]: B-FPGM against the uniform baselines at the same measured sparsity.
 //! * [`check`]: the drift check CI runs: hashes and measured numbers against `zoo.yaml`, with APs
 //!   measured by whoever can run the networks ([`check::ApMeasure`]).
 //! * [`device`]: the `--device` a user asks for, before anything knows whether CUDA is there.
@@ -38,6 +39,7 @@ pub mod measure;
 pub mod progress;
 pub mod record;
 pub mod report;
+pub mod tradeoff;
 pub mod wider;
 pub mod zoo;
 

@@ -238,9 +238,8 @@ impl Measurement {
     /// weights (as loading the network does), so a damaged or foreign file is an error that
     /// names the file and the keys rather than a table of nonsense.
     pub fn read(path: &Path, arch: Arch, grouping: Grouping) -> Result<Measurement> {
-        let sd = StateDict::read(path)?;
-        Schema::of(arch)
-            .check(&sd)
+        let sd = Schema::of(arch)
+            .normalize(&StateDict::read(path)?)
             .with_context(|| format!("{} does not hold {arch} weights", path.display()))?;
         Measurement::of(&sd, arch, grouping)
             .with_context(|| format!("measuring {}", path.display()))

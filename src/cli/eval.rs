@@ -16,11 +16,12 @@ use bfpgm_core::cli::Global;
 use bfpgm_core::cli::eval::{EvalArgs, VAL_IMAGES, VAL_IMAGES_DIR, artifact, is_mini_val};
 use bfpgm_core::cli::model_arg;
 use bfpgm_core::progress;
+use bfpgm_core::report::tradeoff::ap_text;
 use bfpgm_core::wider::ValMatFiles;
 use bfpgm_core::zoo::{Arch, Model, Zoo};
 
 /// Exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
-const INTERRUPTED: u8 = 130;
+pub(super) const INTERRUPTED: u8 = 130;
 
 /// Runs `eval`: the models over the images, or the prediction files of `--predictions`.
 pub fn run(args: EvalArgs, global: &Global) -> Result<ExitCode> {
@@ -59,6 +60,7 @@ fn run_models(args: &EvalArgs, global: &Global, ground_truth: ValMatFiles) -> Re
         .map(|(mut spec, zoo_model)| {
             if let Some(m) = zoo_model {
                 spec.references = references(m, args.subset, on_mini);
+                spec.band = m.expected.mini_ap_band.filter(|_| on_mini);
             }
             spec
         })
@@ -120,6 +122,7 @@ pub(super) fn model_spec<'z>(
         arch,
         checkpoint,
         references: Vec::new(),
+        band: None,
     };
     Ok((spec, model))
 }
@@ -130,7 +133,10 @@ fn references(m: &Model, subset: bool, on_mini: bool) -> Vec<ReferenceAp> {
     let known = if on_mini {
         vec![("upstream (mini)", m.expected.mini_ap)]
     } else if !subset {
-        vec![("published", m.published.ap), ("expected", m.expected.ap)]
+        vec![
+            ("published", m.published.as_ref().and_then(|p| p.ap)),
+            ("expected", m.expected.ap),
+        ]
     } else {
         Vec::new()
     };
@@ -169,9 +175,15 @@ fn print_model_table(out: &mut impl Write, config: &EvalConfig, run: &EvalRun) -
         .chain([5])
         .max()
         .unwrap_or(5);
+    // Wide enough for an AP with its band, e.g. "0.8731 ± 0.0010".
+    let ap_width = if run.models.iter().any(|m| m.spec.band.is_some()) {
+        15
+    } else {
+        8
+    };
     writeln!(
         out,
-        "{:<width$}  {:>8}  {:>8}  {:>8}  {:>9}",
+        "{:<width$}  {:>ap_width$}  {:>ap_width$}  {:>ap_width$}  {:>9}",
         "model", "easy", "medium", "hard", "s/image"
     )?;
     for m in &run.models {
@@ -180,15 +192,20 @@ fn print_model_table(out: &mut impl Write, config: &EvalConfig, run: &EvalRun) -
             .inference
             .seconds_per_image()
             .map_or("-".to_string(), |s| format!("{s:.3}"));
+        let band = m.spec.band.as_ref();
         writeln!(
             out,
-            "{:<width$}  {:>8.4}  {:>8.4}  {:>8.4}  {:>9}",
-            m.spec.name, ap.easy, ap.medium, ap.hard, time
+            "{:<width$}  {:>ap_width$}  {:>ap_width$}  {:>ap_width$}  {:>9}",
+            m.spec.name,
+            ap_text(ap.easy, band.map(|b| b.easy)),
+            ap_text(ap.medium, band.map(|b| b.medium)),
+            ap_text(ap.hard, band.map(|b| b.hard)),
+            time
         )?;
         for r in &m.spec.references {
             writeln!(
                 out,
-                "{:<width$}  {:>8.4}  {:>8.4}  {:>8.4}  max |diff| {:.1e}",
+                "{:<width$}  {:>ap_width$.4}  {:>ap_width$.4}  {:>ap_width$.4}  max |diff| {:.1e}",
                 format!("  {}", r.label),
                 r.ap.easy,
                 r.ap.medium,

@@ -12,6 +12,7 @@ mod bench;
 mod bench_train;
 mod bo;
 mod check;
+mod compare;
 mod detect;
 mod eval;
 mod export;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(args) => bench::run(args, global),
         Command::Detect(args) => detect::run(args, global),
         Command::Check(args) => check::run(&args, global),
+        Command::Compare(args) => compare::run(args, global),
         Command::Export(args) => export::run(args, global),
         Command::Pretrain(args) => pretrain::run(*args, global),
         Command::Bo(args) => bo::run(*args, global),

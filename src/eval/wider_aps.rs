@@ -62,6 +62,7 @@ impl ApMeasure for WiderAps<'_> {
             arch: model.arch,
             checkpoint: checkpoint.to_path_buf(),
             references: Vec::new(),
+            band: None,
         };
         session::measure(
             &spec,

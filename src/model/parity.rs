@@ -337,11 +337,12 @@ fn an_extd_file_is_refused_as_eresfd_naming_the_keys() {
     );
     let prefix = format!(
         "{} does not hold eresfd weights: the state dict does not match the eresfd model; \
-         896 missing key(s): base.conv1.0.weight, base.conv1.1.weight,",
+         451 missing key(s): base.conv1.0.weight, base.conv1.1.weight,",
         path.display()
     );
     assert!(err.starts_with(&prefix), "{err}");
-    // EXTD shares the 24 head key names with EResFD: those are mis-shaped, not missing.
+    // EXTD shares the 24 head key names with EResFD: those are mis-shaped, not missing. The file
+    // doubles no tensor, so each of the other 451 EResFD tensors counts once, by either name.
     assert!(
         err.contains("; 140 unexpected key(s): base.0.0.weight, base.0.1.weight,"),
         "{err}"

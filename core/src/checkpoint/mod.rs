@@ -55,7 +55,7 @@ const OTHER_RECORDS: [&str; 6] = [
 ];
 
 /// An ordered state dict whose keys may share tensors, as `torch.save(model.state_dict())` has.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct StateDict {
     /// Keys in order, each with the index of its tensor in `tensors`.
     entries: Vec<(String, usize)>,
@@ -625,7 +625,13 @@ mod tests {
 
     #[test]
     fn every_released_checkpoint_reads_with_the_reference_keys_and_parameter_count() {
-        for m in &crate::zoo::Zoo::builtin().models {
+        let zoo = crate::zoo::Zoo::builtin();
+        // B-FPGM's files; the baselines' layout has a test of its own (`schema`).
+        for m in zoo
+            .models
+            .iter()
+            .filter(|m| m.paper.as_deref() == Some("bfpgm"))
+        {
             let (Some(path), Some(expected)) = (
                 crate::testutil::mirror_file(&m.artifact.file),
                 reference_keys(m.arch),

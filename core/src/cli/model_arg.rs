@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use crate::checkpoint::identify_file;
-use crate::zoo::{Arch, Model, Zoo};
+use crate::zoo::{Arch, Method, Model, Zoo};
 
 /// `--arch eresfd|extd` as a clap parser, so `--help` lists the two values.
 pub fn arch_parser() -> impl clap::builder::TypedValueParser<Value = Arch> {
@@ -17,6 +17,24 @@ pub fn arch_parser() -> impl clap::builder::TypedValueParser<Value = Arch> {
         PossibleValue::new("extd").help("EXTD (162,352 parameters)"),
     ])
     .map(|s| parse_arch(&s).expect("one of the possible values"))
+}
+
+/// `--method bfpgm|fpgm|l1|unpruned` as a clap parser, so `--help` lists the values.
+pub fn method_parser() -> impl clap::builder::TypedValueParser<Value = Method> {
+    use clap::builder::PossibleValue;
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new([
+        PossibleValue::new("bfpgm").help("B-FPGM: per-group rates searched by BO, soft FPGM"),
+        PossibleValue::new("fpgm").help("uniform FPGM (the WACVW 2024 baselines)"),
+        PossibleValue::new("l1").help("uniform L1-norm pruning (the WACVW 2024 baselines)"),
+        PossibleValue::new("unpruned").help("the starting points"),
+    ])
+    .map(|s| {
+        *Method::ALL
+            .iter()
+            .find(|m| m.to_string() == s)
+            .expect("one of the possible values")
+    })
 }
 
 /// `--arch eresfd|extd`.

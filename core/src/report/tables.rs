@@ -42,8 +42,22 @@
 //!       "marked": true, "notes": [1],
 //!       "convs": [ { "path": "base.conv1.0", "filters": 8, "zero_filters": 0,
 //!                    "group": 0 | null, "dead_input": false }, ... ] } ],  // group 0-based
+//!     "notes": [ { "number": 1, "text": "..." } ] } ],
+//!   "baselines": [ {                                      // report::baselines
+//!     "arch": "eresfd" | "extd",
+//!     "rows": [ {
+//!       "model": "eresfd-fpgm-30", "method": "fpgm" | "l1" | "unpruned",
+//!       "target_rate": 0.3 | null, "params": 92208, "zero_params": 23464,
+//!       "sparsity": 25.4468..,                                          // percent, measured
+//!       "filters": 886, "zero_filters": 220,
+//!       "groups": [ { "group": 1, "measured": { "lo": .., "hi": .. } | null,
+//!                     "reproduces": true, "mismatches": [ ... ] }, ... ],
+//!       "marked": false, "notes": [], "convs": [ ... ] } ],
 //!     "notes": [ { "number": 1, "text": "..." } ] } ] }
 //! ```
+//!
+//! Models with published per-group rates (B-FPGM's, the README tables) make `tables`; the others,
+//! whose paper publishes only a target rate (the uniform baselines), make `baselines`.
 //!
 //! Rates are fractions as in `zoo.yaml`; sparsities are percentages as in the README.
 
@@ -51,6 +65,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::baselines::{self, BaselineTable};
 use crate::groups::{GROUPS, Grouping};
 use crate::measure::{ConvZeros, Measurement, RateRange};
 use crate::zoo::{Arch, Model};
@@ -98,6 +113,8 @@ pub struct Tables {
     pub grouping: Grouping,
     /// One table per architecture, in zoo order.
     pub tables: Vec<Table>,
+    /// The uniform baselines, one table per architecture.
+    pub baselines: Vec<BaselineTable>,
 }
 
 /// One architecture's table.
@@ -201,10 +218,12 @@ pub struct Note {
 }
 
 /// Builds the tables from zoo models and their measurements, one table per architecture in the
-/// order the architectures first appear. `grouping` is the EResFD grouping the measurements used.
-pub fn build(models: &[(&Model, &Measurement)], grouping: Grouping) -> Tables {
+/// order the architectures first appear: the README's for models with published rates, the
+/// baselines' for the others. `grouping` is the EResFD grouping the measurements used.
+pub fn build(all: &[(&Model, &Measurement)], grouping: Grouping) -> Tables {
+    let (models, others): (Vec<_>, Vec<_>) = all.iter().partition(|(m, _)| m.published.is_some());
     let mut archs: Vec<Arch> = Vec::new();
-    for (m, _) in models {
+    for (m, _) in &models {
         if !archs.contains(&m.arch) {
             archs.push(m.arch);
         }
@@ -220,6 +239,7 @@ pub fn build(models: &[(&Model, &Measurement)], grouping: Grouping) -> Tables {
         version: JSON_VERSION,
         grouping,
         tables,
+        baselines: baselines::build(&others),
     }
 }
 
@@ -266,7 +286,11 @@ fn build_table(arch: Arch, grouping: Grouping, models: &[&(&Model, &Measurement)
 }
 
 fn build_row(model: &Model, m: &Measurement) -> Row {
-    let published = model.published.sparsity;
+    let rates = model
+        .published
+        .as_ref()
+        .expect("build puts only models with published numbers here");
+    let published = rates.sparsity;
     let sparsity = SparsityCell {
         published,
         measured: m.sparsity.percent(),
@@ -276,7 +300,7 @@ fn build_row(model: &Model, m: &Measurement) -> Row {
     };
     let groups: Vec<RateCell> = (0..GROUPS)
         .map(|g| {
-            let rate = model.published.group_rates[g];
+            let rate = rates.group_rates[g];
             let range = m.group_range(g);
             let reproduces = m.reproduces(g, rate);
             RateCell {
@@ -448,7 +472,7 @@ fn grouping_note(arch: Arch, grouping: Option<Grouping>) -> String {
 }
 
 /// Up to three names, then how many more.
-fn list(names: &[&str]) -> String {
+pub(super) fn list(names: &[&str]) -> String {
     match names.len() {
         0..=3 => names.join(", "),
         n => format!("{} and {} more", names[..3].join(", "), n - 3),
@@ -456,7 +480,7 @@ fn list(names: &[&str]) -> String {
 }
 
 /// A number with at most `decimals` decimals, trailing zeros dropped ("20", "7.9", "18.75").
-fn num(x: f64, decimals: usize) -> String {
+pub(super) fn num(x: f64, decimals: usize) -> String {
     let s = format!("{x:.decimals$}");
     let s = if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.')
@@ -477,7 +501,7 @@ fn signed(x: f64, decimals: usize) -> String {
 }
 
 /// A rate range in percent, e.g. "18.75–25".
-fn range_text(r: RateRange) -> String {
+pub(super) fn range_text(r: RateRange) -> String {
     format!("{}–{}", num(r.lo * 100.0, 2), num(r.hi * 100.0, 2))
 }
 
@@ -539,28 +563,36 @@ pub fn render_text(tables: &Tables) -> String {
         for row in &table.rows {
             lines.extend(row_lines(row));
         }
-        let columns = lines[0].len();
-        let widths: Vec<usize> = (0..columns)
-            .map(|c| {
-                lines
-                    .iter()
-                    .map(|l| l[c].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        for line in &lines {
-            let cells: Vec<String> = line
-                .iter()
-                .zip(&widths)
-                .map(|(cell, w)| format!("{cell}{}", " ".repeat(w - cell.chars().count())))
-                .collect();
-            let _ = writeln!(out, "{}", cells.join("  ").trim_end());
-        }
+        out.push_str(&aligned(&lines));
         out.push('\n');
         for note in &table.notes {
             let _ = writeln!(out, "[{}] {}", note.number, note.text);
         }
+    }
+    out.push_str(&baselines::render_text(&tables.baselines));
+    out
+}
+
+/// Lines of cells as text columns, left-aligned, two spaces apart.
+pub(super) fn aligned(lines: &[Vec<String>]) -> String {
+    let columns = lines.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            lines
+                .iter()
+                .map(|l| l[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for line in lines {
+        let cells: Vec<String> = line
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell}{}", " ".repeat(w - cell.chars().count())))
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
     }
     out
 }
@@ -589,6 +621,7 @@ pub fn render_markdown(tables: &Tables) -> String {
             let _ = writeln!(out, "{}. {}", note.number, note.text);
         }
     }
+    out.push_str(&baselines::render_markdown(&tables.baselines));
     out
 }
 
