@@ -38,8 +38,8 @@ fn baselines_md(reference: &Path) -> Vec<Published> {
                 file: cols[0].to_string(),
                 bytes: cols[2].parse().unwrap(),
                 sha256: cols[3].to_string(),
-                zeros: first(cols[8]).parse().unwrap(),
-                sparsity: first(cols[9]).parse().unwrap(),
+                zeros: first(cols[7]).parse().unwrap(),
+                sparsity: first(cols[8]).parse().unwrap(),
             }
         })
         .collect();

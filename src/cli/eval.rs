@@ -18,7 +18,7 @@ use bfpgm_core::cli::model_arg;
 use bfpgm_core::progress;
 use bfpgm_core::report::tradeoff::ap_text;
 use bfpgm_core::wider::ValMatFiles;
-use bfpgm_core::zoo::{Arch, Model, Zoo};
+use bfpgm_core::zoo::{Arch, GROUP_MODELS, Model, Zoo};
 
 /// Exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
 pub(super) const INTERRUPTED: u8 = 130;
@@ -37,11 +37,12 @@ fn run_models(args: &EvalArgs, global: &Global, ground_truth: ValMatFiles) -> Re
     prefer_huge_pages();
     let zoo = global.zoo()?;
     let data = &global.data_dir;
-    let names: Vec<String> = if args.all {
-        zoo.models.iter().map(|m| m.name().to_string()).collect()
+    let names = if args.all {
+        vec![GROUP_MODELS.to_string()]
     } else {
         args.models.clone()
     };
+    let names = model_arg::expand_groups(&zoo, &names);
     let resolved_models = names
         .iter()
         .map(|n| model_spec(&zoo, data, n, args.arch))

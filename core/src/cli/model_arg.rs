@@ -59,6 +59,27 @@ pub fn model_name(checkpoint: &Path, model: Option<&Model>) -> Result<String> {
     }
 }
 
+/// The names a command was given with each zoo group of models (`models`, `baselines`, `eresfd`,
+/// …) replaced by its models in registry order; other names (models, files) stay as they are.
+pub fn expand_groups(zoo: &Zoo, names: &[String]) -> Vec<String> {
+    names
+        .iter()
+        .flat_map(|n| {
+            let members: Vec<String> = zoo
+                .models
+                .iter()
+                .filter(|m| m.artifact.groups.contains(n))
+                .map(|m| m.name().to_string())
+                .collect();
+            if members.is_empty() || zoo.model(n).is_ok() {
+                vec![n.clone()]
+            } else {
+                members
+            }
+        })
+        .collect()
+}
+
 /// A model named on the command line: a zoo model downloaded under `data` (with its registry
 /// entry), or a checkpoint file. A file's network is `arch` when given, otherwise told from its
 /// keys; `arch` contradicting a zoo model is an error.
@@ -92,4 +113,22 @@ pub fn resolve<'z>(
     }
     Err(zoo.model(name).unwrap_err())
         .with_context(|| format!("'{name}' is neither a zoo model nor a checkpoint file"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_expand_to_their_models_in_registry_order() {
+        let zoo = Zoo::builtin();
+        let names = ["extd", "runs/x/model.pth", "eresfd-30"].map(String::from);
+        let got = expand_groups(&zoo, &names);
+        assert_eq!(got.len(), 13 + 2);
+        assert_eq!(
+            got[..3],
+            ["extd-original", "extd-20", "extd-baseline-original"]
+        );
+        assert_eq!(got[13..], ["runs/x/model.pth", "eresfd-30"]);
+    }
 }
