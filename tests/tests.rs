@@ -10,6 +10,7 @@ mod detect;
 mod eval;
 mod export;
 mod fetch;
+mod fuse;
 mod models;
 mod prune;
 mod server;
