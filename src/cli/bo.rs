@@ -20,7 +20,7 @@ const NOTES: &str = "\
 The search folder holds search.json (the whole state), optimization_results.csv (one row per
 finished trial), optimization.png and, once complete, optimal_rates.json for `reproduce sfp`.
 A killed search resumes with --resume and never repeats a finished trial. --devices runs one
-trial per GPU. On a cluster, --shard I/N spreads the initial design (probe + random points)
+trial per GPU; --fuse K trains K trials per GPU as one network, on the same batches. On a cluster, --shard I/N spreads the initial design (probe + random points)
 over N jobs and --merge collects them; the GP-guided phase runs in one job
 (docs/pruning.md).";
 
@@ -96,6 +96,10 @@ pub struct BoArgs {
     /// Side of the square network input [default: 640].
     #[arg(long)]
     input_size: Option<usize>,
+    /// Train K trials at a time per device as one fused network, all on the same batches
+    /// [default: 1].
+    #[arg(long, value_name = "K")]
+    fuse: Option<usize>,
 
     #[command(flatten)]
     exec: ExecArgs,
@@ -119,6 +123,7 @@ impl BoArgs {
             || self.lr.is_some()
             || self.weight_decay.is_some()
             || self.input_size.is_some()
+            || self.fuse.is_some()
     }
 
     fn config(&self, global: &Global, sink: &dyn progress::Progress) -> Result<BoConfig> {
@@ -175,6 +180,7 @@ impl BoArgs {
         set(&mut cfg.inner.optimizer.lr, self.lr);
         set(&mut cfg.inner.optimizer.weight_decay, self.weight_decay);
         set(&mut cfg.inner.augment.size, self.input_size);
+        set(&mut cfg.fuse, self.fuse);
         Ok(cfg)
     }
 
