@@ -5,6 +5,7 @@
 //!   (3,226 files), stage by stage. Upstream's `evaluation.py` needs about 40 s for it on the
 //!   project's 2-core machines; the goal is under 0.2 s.
 //! * `bench train`: training images/s (`bench_train`).
+//! * `bench loader`: the data loader's images/s per thread count (`bench_loader`).
 //! * `bench infer`: upstream's whole inference protocol (decode, every pass, voting, the
 //!   prediction file) over the mini val set, per image and per stage, on the CPU or CUDA, and how
 //!   the predictions compare with upstream's (`fixtures/upstream-preds-mini/`). Upstream needs
@@ -52,6 +53,8 @@ enum Bench {
     Eval(EvalBench),
     /// Training throughput: data loading alone, and training steps fed by the loader.
     Train(super::bench_train::TrainBench),
+    /// The training data loader's images/s for each of several thread counts.
+    Loader(super::bench_loader::LoaderBench),
     /// Time upstream's inference protocol per image and stage on the mini val set.
     Infer(InferBench),
 }
@@ -79,6 +82,7 @@ impl BenchArgs {
         match self.what {
             Bench::Eval(args) => args.run(global),
             Bench::Train(args) => args.run(global),
+            Bench::Loader(args) => args.run(global),
             Bench::Infer(args) => args.run(global),
         }
     }

@@ -11,6 +11,7 @@ use bfpgm::fetch::{FetchOptions, Mirror};
 use bfpgm::zoo::Zoo;
 
 mod bench;
+mod bench_loader;
 mod bench_train;
 mod bo;
 mod check;
