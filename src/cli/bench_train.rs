@@ -67,7 +67,8 @@ pub struct TrainBench {
     #[arg(long, default_value_t = 640)]
     input_size: usize,
     /// Train K fused trials as one network (`bo --fuse K`); rates count trial-images.
-    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..))]
+    #[arg(long, value_name = "K", default_value_t = 1,
+          value_parser = clap::value_parser!(i64).range(1..))]
     fuse: i64,
     /// WIDER root with WIDER_train/ [default: <data-dir>/WIDER-mini, `reproduce fetch wider-mini`].
     #[arg(long, value_name = "DIR")]
@@ -159,7 +160,8 @@ impl TrainBench {
         let mut out = std::io::stdout().lock();
         writeln!(
             out,
-            "bench train: EResFD x{}, batch {}, {}x{}, {} loader threads (nice +{}){}, {} images in {}",
+            "bench train: EResFD x{}, batch {}, {}x{}, {} loader threads (nice +{}){}, {} images \
+             in {}",
             self.fuse,
             self.batch,
             self.input_size,

@@ -15,18 +15,18 @@
 //!
 //! The optimiser hands out the initial design (the probe and the random points, fixed by the
 //! seed) as one batch, then batches of GP-guided points, one group per worker
-//! ([`Optimizer::next_batch`]); the state is saved with the batch before any of it runs. The unfinished trials of the batch
-//! are first screened in trial order ([`Objective::screen`]: a point that needs no worker, such
-//! as one outside the sparsity band, is finished at once), and the others form groups of
-//! [`Objective::group_size`] consecutive trials. Each group that finishes is stored in the state,
-//! and the CSV and the plot are rewritten from it (every file written under a temporary name and
-//! renamed, the state first), so a search killed at any moment loses only the groups that were
-//! running. When the whole batch is in, its trials are registered with the optimiser in order and
-//! the next batch is drawn. A resumed search first re-runs the unfinished trials of the batch it
-//! was in; since only whole groups finish, and a call stopped by its trial limit stops only
-//! between groups, they form the very groups they formed before. Because an evaluation's random
-//! draws derive from the seed and the numbers of its trials, a search resumed on the CPU with
-//! one worker produces the very trials of an uninterrupted one.
+//! ([`Optimizer::next_batch`]); the state is saved with the batch before any of it runs. The
+//! unfinished trials of the batch are first screened in trial order ([`Objective::screen`]: a
+//! point that needs no worker, such as one outside the sparsity band, is finished at once), and
+//! the others form groups of [`Objective::group_size`] consecutive trials. Each group that
+//! finishes is stored in the state, and the CSV and the plot are rewritten from it (every file
+//! written under a temporary name and renamed, the state first), so a search killed at any moment
+//! loses only the groups that were running. When the whole batch is in, its trials are registered
+//! with the optimiser in order and the next batch is drawn. A resumed search first re-runs the
+//! unfinished trials of the batch it was in; since only whole groups finish, and a call stopped by
+//! its trial limit stops only between groups, they form the very groups they formed before.
+//! Because an evaluation's random draws derive from the seed and the numbers of its trials, a
+//! search resumed on the CPU with one worker produces the very trials of an uninterrupted one.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -531,12 +531,13 @@ fn run_batch(
         state.save(dir)?;
     }
     let count = screened + groups.iter().map(Vec::len).sum::<usize>();
+    let threads = workers.min(groups.len());
     let queue = Mutex::new(groups.into_iter().collect::<VecDeque<_>>());
     let shared = Mutex::new(state);
     let failed = AtomicBool::new(false);
     let errors: Mutex<Vec<anyhow::Error>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
-        for worker in 0..workers.min(queue.lock().map_or(0, |q| q.len())) {
+        for worker in 0..threads {
             let (queue, shared, failed, errors) = (&queue, &shared, &failed, &errors);
             scope.spawn(move || {
                 loop {
