@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use tch::Device;
 
-use super::bench_train;
+use super::{bench_loader, bench_train};
 use crate::device;
 use crate::eval::compare::{Comparison, STABLE_SCORE, compare_dirs};
 use crate::eval::infer::{
@@ -30,6 +30,7 @@ pub fn run(args: BenchArgs, global: &Global) -> Result<ExitCode> {
     }
     match args.what {
         Bench::Train(args) => bench_train::run(args, global),
+        Bench::Loader(args) => bench_loader::run(args, global),
         Bench::Infer(args) => run_infer(args, global),
         Bench::Eval(_) | Bench::Startup(_) => unreachable!("runs without a network"),
     }

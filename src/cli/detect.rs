@@ -13,7 +13,7 @@ use crate::device;
 use crate::model::{Detection, Detector, input_tensor};
 use bfpgm_core::cli::Global;
 use bfpgm_core::cli::detect::*;
-use bfpgm_core::cli::model_arg;
+use bfpgm_core::cli::model_arg::{self, IfMissing};
 use bfpgm_core::fsutil::write_atomic;
 use bfpgm_core::imageio::{RgbImage, read_image};
 use bfpgm_core::report::canvas::{Canvas, Color, GLYPH_HEIGHT, text_width};
@@ -121,7 +121,13 @@ fn stem(path: &Path) -> Result<String> {
 /// Runs the detector over every image; the first unreadable image stops the run.
 pub fn run(args: DetectArgs, global: &Global) -> Result<ExitCode> {
     let zoo = global.zoo()?;
-    let (path, arch, _) = model_arg::resolve(&zoo, &global.data_dir, &args.model, args.arch)?;
+    let (path, arch, _) = model_arg::resolve(
+        &zoo,
+        &global.data_dir,
+        &args.model,
+        args.arch,
+        IfMissing::Refuse,
+    )?;
     let device = device::resolve(args.device)?;
     let detector = Detector::load(arch, &path, device)?;
     let draw_target = match &args.draw {

@@ -10,11 +10,12 @@ use anyhow::Result;
 
 use crate::device;
 use crate::eval::infer::{interrupt_flag, prefer_huge_pages};
-use crate::eval::report::{ap_triple, max_abs_diff, write_json, write_pr_png};
-use crate::eval::session::{self, EvalConfig, EvalRun, ModelSpec, ReferenceAp};
+use crate::eval::report::{write_json, write_pr_png};
+use crate::eval::session::{self, EvalConfig, EvalRun};
+use crate::eval::spec::{ModelSpec, ReferenceAp};
 use bfpgm_core::cli::Global;
 use bfpgm_core::cli::eval::{EvalArgs, VAL_IMAGES, VAL_IMAGES_DIR, artifact, is_mini_val};
-use bfpgm_core::cli::model_arg;
+use bfpgm_core::cli::model_arg::{self, IfMissing};
 use bfpgm_core::progress;
 use bfpgm_core::wider::ValMatFiles;
 use bfpgm_core::zoo::{Arch, Model, Zoo};
@@ -114,7 +115,7 @@ pub(super) fn model_spec<'z>(
     name: &str,
     arch: Option<Arch>,
 ) -> Result<(ModelSpec, Option<&'z Model>)> {
-    let (checkpoint, arch, model) = model_arg::resolve(zoo, data, name, arch)?;
+    let (checkpoint, arch, model) = model_arg::resolve(zoo, data, name, arch, IfMissing::Refuse)?;
     let spec = ModelSpec {
         name: model_arg::model_name(&checkpoint, model)?,
         arch,
@@ -175,7 +176,7 @@ fn print_model_table(out: &mut impl Write, config: &EvalConfig, run: &EvalRun) -
         "model", "easy", "medium", "hard", "s/image"
     )?;
     for m in &run.models {
-        let ap = ap_triple(&m.evaluation);
+        let ap = m.evaluation.aps();
         let time = m
             .inference
             .seconds_per_image()
@@ -193,7 +194,7 @@ fn print_model_table(out: &mut impl Write, config: &EvalConfig, run: &EvalRun) -
                 r.ap.easy,
                 r.ap.medium,
                 r.ap.hard,
-                max_abs_diff(&ap, &r.ap)
+                ap.max_abs_diff(&r.ap)
             )?;
         }
     }

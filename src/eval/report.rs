@@ -28,32 +28,13 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use tch::Device;
 
-use super::session::{EvalConfig, EvalRun, ModelResult, ReferenceAp};
+use super::session::{EvalConfig, EvalRun, ModelResult};
+use super::spec::ReferenceAp;
 use bfpgm_core::fsutil::write_atomic;
 use bfpgm_core::report::plot::{LineChart, Series, save_charts};
 use bfpgm_core::wider::ap::Evaluation;
 use bfpgm_core::wider::gt::Setting;
 use bfpgm_core::zoo::{ApTriple, Arch};
-
-/// The measured APs of a model as a triple.
-pub fn ap_triple(evaluation: &Evaluation) -> ApTriple {
-    ApTriple {
-        easy: evaluation.ap(Setting::Easy),
-        medium: evaluation.ap(Setting::Medium),
-        hard: evaluation.ap(Setting::Hard),
-    }
-}
-
-/// The largest absolute difference between two AP triples.
-pub fn max_abs_diff(a: &ApTriple, b: &ApTriple) -> f64 {
-    [
-        (a.easy - b.easy).abs(),
-        (a.medium - b.medium).abs(),
-        (a.hard - b.hard).abs(),
-    ]
-    .into_iter()
-    .fold(0.0, f64::max)
-}
 
 #[derive(Serialize)]
 struct Report<'a> {
@@ -100,7 +81,7 @@ pub fn device_name(device: Device) -> String {
 }
 
 fn model_report(m: &ModelResult) -> ModelReport<'_> {
-    let ap = ap_triple(&m.evaluation);
+    let ap = m.evaluation.aps();
     ModelReport {
         name: &m.spec.name,
         arch: m.spec.arch,
@@ -117,7 +98,7 @@ fn model_report(m: &ModelResult) -> ModelReport<'_> {
             .map(|r: &ReferenceAp| ReferenceReport {
                 label: &r.label,
                 ap: r.ap,
-                max_abs_diff: max_abs_diff(&ap, &r.ap),
+                max_abs_diff: ap.max_abs_diff(&r.ap),
             })
             .collect(),
         evaluation: &m.evaluation,
@@ -175,7 +156,7 @@ pub fn write_pr_png(path: &Path, run: &EvalRun) -> Result<()> {
 mod tests {
     use super::*;
     use crate::eval::infer::{InferOutcome, StageTimes};
-    use crate::eval::session::ModelSpec;
+    use crate::eval::spec::ModelSpec;
     use bfpgm_core::wider::ap::{MissingPolicy, SettingResult};
     use std::path::PathBuf;
     use std::time::Duration;

@@ -5,6 +5,7 @@
 //!   (3,226 files), stage by stage. Upstream's `evaluation.py` needs about 40 s for it on the
 //!   project's 2-core machines; the goal is under 0.2 s.
 //! * `bench train`: training images/s (`bench_train`).
+//! * `bench loader`: the data loader's images/s per thread count (`bench_loader`).
 //! * `bench startup`: whole-process time and peak memory of the commands that run no network
 //!   (`bench_startup`).
 //! * `bench infer`: upstream's whole inference protocol (decode, every pass, voting, the
@@ -23,13 +24,11 @@ use clap::{Args, Subcommand};
 
 use super::Global;
 use super::eval::val_gt_files;
+use super::fixtures::SYNTHETIC_PREDS;
 use crate::device::DeviceChoice;
 use crate::wider::preds::unpack_predictions;
 use crate::wider::{GroundTruth, MissingPolicy, Predictions, Setting, ValMatFiles, evaluate};
 use crate::zoo::Arch;
-
-/// The full-val synthetic predictions, relative to the shared reference folder.
-pub const SYNTHETIC_PREDS: &str = "fixtures/wider-val-synthetic-preds-seed1.tar.gz";
 
 /// `bench eval`'s goal for reading, loading and evaluating, in seconds.
 const EVAL_GOAL_S: f64 = 0.2;
@@ -50,6 +49,8 @@ pub enum Bench {
     Eval(EvalBench),
     /// Training throughput: data loading alone, and training steps fed by the loader.
     Train(super::bench_train::TrainBench),
+    /// The training data loader's images/s for each of several thread counts.
+    Loader(super::bench_loader::LoaderBench),
     /// Time upstream's inference protocol per image and stage on the mini val set.
     Infer(InferBench),
     /// Whole-process time and peak memory of the commands that run no network.
@@ -77,7 +78,10 @@ pub struct EvalBench {
 impl BenchArgs {
     /// Whether the benchmark runs a network (`bench infer`, `bench train`).
     pub fn needs_network(&self) -> bool {
-        matches!(self.what, Bench::Train(_) | Bench::Infer(_))
+        matches!(
+            self.what,
+            Bench::Train(_) | Bench::Loader(_) | Bench::Infer(_)
+        )
     }
 
     /// Runs a benchmark that needs no network.
@@ -85,8 +89,8 @@ impl BenchArgs {
         match self.what {
             Bench::Eval(args) => args.run(global),
             Bench::Startup(args) => args.run(global),
-            Bench::Train(_) | Bench::Infer(_) => {
-                bail!("bench train and bench infer run networks (reproduce-torch)")
+            Bench::Train(_) | Bench::Loader(_) | Bench::Infer(_) => {
+                bail!("bench train, loader and infer run libtorch (reproduce-torch)")
             }
         }
     }

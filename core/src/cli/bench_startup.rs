@@ -17,7 +17,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::Global;
-use super::bench::SYNTHETIC_PREDS;
+use super::fixtures::SYNTHETIC_PREDS;
 use crate::fetch;
 use crate::progress;
 use crate::wider::preds::unpack_predictions;
