@@ -159,6 +159,7 @@ pub fn pr_charts(run: &EvalRun) -> Vec<LineChart> {
                     Series {
                         name: format!("{} ({:.3})", m.spec.name, s.ap),
                         points: s.pr_curve.iter().map(|&[p, r]| (r, p)).collect(),
+                        markers: false,
                     }
                 })
                 .collect(),

@@ -97,6 +97,7 @@ pub fn write_reports(dir: &Path, history: &[EpochRecord]) -> Result<()> {
             .iter()
             .flat_map(|r| r.curve.iter().map(|&(i, l)| (i as f64, l)))
             .collect(),
+        markers: false,
     };
     let per_epoch = |name: &str, pick: &dyn Fn(&EpochRecord) -> Option<f64>| Series {
         name: name.into(),
@@ -104,6 +105,7 @@ pub fn write_reports(dir: &Path, history: &[EpochRecord]) -> Result<()> {
             .iter()
             .filter_map(|r| pick(r).map(|v| (r.epoch as f64, v)))
             .collect(),
+        markers: true,
     };
     let mut epoch_series = vec![per_epoch("train", &|r| Some(r.train.total()))];
     if history.iter().any(|r| r.val.is_some()) {

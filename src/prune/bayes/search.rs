@@ -257,6 +257,7 @@ impl SearchState {
         let flat = |name: &str, y: f64| Series {
             name: name.into(),
             points: vec![(0.0, y), (last, y)],
+            markers: false,
         };
         vec![
             LineChart {
@@ -269,10 +270,12 @@ impl SearchState {
                     Series {
                         name: "trained trials".into(),
                         points: feasible,
+                        markers: true,
                     },
                     Series {
                         name: "best so far".into(),
                         points: best,
+                        markers: false,
                     },
                 ],
             },
@@ -286,6 +289,7 @@ impl SearchState {
                     Series {
                         name: "sparsity".into(),
                         points: sparsity,
+                        markers: true,
                     },
                     flat("target", target),
                     flat("band -4", target - 100.0 * super::objective::BAND),
