@@ -305,5 +305,11 @@ mod tests {
         write_pr_png(&png, &run).unwrap();
         let img = bfpgm_core::imageio::read_image(&png).unwrap();
         assert_eq!(img.width, 3 * bfpgm_core::report::plot::PANEL.0);
+        assert!(img.height >= bfpgm_core::report::plot::PANEL.1);
+        for k in 0..2 {
+            let c = bfpgm_core::report::style::color(k);
+            let n = img.data.chunks(3).filter(|p| *p == [c.0, c.1, c.2]).count();
+            assert!(n > 300, "model {k}: {n} pixels of its colour");
+        }
     }
 }

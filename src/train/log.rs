@@ -168,8 +168,15 @@ mod tests {
     fn reports_are_written_and_the_event_log_appends() {
         let dir = tempfile::tempdir().unwrap();
         write_reports(dir.path(), &[record(0, true), record(1, true)]).unwrap();
-        let png = std::fs::read(dir.path().join("loss.png")).unwrap();
-        assert!(png.starts_with(b"\x89PNG"));
+        // Two panels (per step, per epoch); the train and validation curves in their colours.
+        let img = bfpgm_core::imageio::read_image(&dir.path().join("loss.png")).unwrap();
+        assert_eq!(img.width, 2 * bfpgm_core::report::plot::PANEL.0);
+        assert!(img.height >= bfpgm_core::report::plot::PANEL.1);
+        for k in 0..2 {
+            let c = bfpgm_core::report::style::color(k);
+            let n = img.data.chunks(3).filter(|p| *p == [c.0, c.1, c.2]).count();
+            assert!(n > 300, "series {k}: {n} pixels of its colour");
+        }
         let path = dir.path().join("log.jsonl");
         EventLog::open(&path)
             .unwrap()
