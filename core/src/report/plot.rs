@@ -1,10 +1,10 @@
 //! Line charts as PNG: the PR curves of `reproduce eval`, the loss curves of training and the
 //! per-trial plots of the Bayesian optimisation all draw through [`LineChart`].
 //!
-//! Drawn with plotters in the embedded DejaVu Sans ([`super::font`]), laid out for a paper: one
+//! Drawn with plotters in the embedded DejaVu Sans (`report::font`), laid out for a paper: one
 //! panel per chart with a title, axis labels and ticks at round values, one coloured line per
 //! series (with a marker at each point where [`Series::markers`] asks for one), and a legend that
-//! covers no data ([`super::legend`]). Points that are not finite (a precision of NaN where recall
+//! covers no data (`report::legend`). Points that are not finite (a precision of NaN where recall
 //! is still 0) break the line instead of being drawn, so a curve shows exactly the values that
 //! exist.
 
