@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use bfpgm_core::report::plot::PANEL;
+use bfpgm_core::report::style::color;
 use serde_json::Value;
 
 use crate::util::{fetched, reproduce, run, run_ok, tempdir};
@@ -368,9 +370,23 @@ fn every_zoo_model_on_the_mini_set_matches_upstream() {
     let report = read_json(&out.join("report.json"));
     assert_eq!(report["images"], 50);
     assert_eq!(report["subset"], true);
-    assert_eq!(png_size(&out.join("pr_curves.png")).1, 480);
     let models = report["models"].as_array().unwrap();
     assert_eq!(models.len(), 9);
+    // Three panels, each model's curve (and legend entry) in its own colour.
+    let png = out.join("pr_curves.png");
+    let (width, height) = png_size(&png);
+    assert_eq!(width as usize, 3 * PANEL.0);
+    assert!(height as usize >= PANEL.1, "{height}");
+    let image = bfpgm_core::imageio::read_image(&png).unwrap();
+    for k in 0..models.len() {
+        let c = color(k);
+        let n = image
+            .data
+            .chunks(3)
+            .filter(|p| *p == [c.0, c.1, c.2])
+            .count();
+        assert!(n > 100, "model {k}: {n} pixels of its colour");
+    }
 
     for model in models {
         let name = model["name"].as_str().unwrap();

@@ -17,6 +17,7 @@ use bfpgm_core::cli::Global;
 use bfpgm_core::cli::eval::{EvalArgs, VAL_IMAGES, VAL_IMAGES_DIR, artifact, is_mini_val};
 use bfpgm_core::cli::model_arg::{self, IfMissing};
 use bfpgm_core::progress;
+use bfpgm_core::report::text_table::TextTable;
 use bfpgm_core::wider::ValMatFiles;
 use bfpgm_core::zoo::{Arch, Model, Zoo};
 
@@ -158,45 +159,31 @@ fn print_model_table(out: &mut impl Write, config: &EvalConfig, run: &EvalRun) -
         config.workers,
         config.threads
     )?;
-    let width = run
-        .models
-        .iter()
-        .map(|m| m.spec.name.len())
-        .chain(
-            run.models
-                .iter()
-                .flat_map(|m| m.spec.references.iter().map(|r| r.label.len() + 2)),
-        )
-        .chain([5])
-        .max()
-        .unwrap_or(5);
-    writeln!(
-        out,
-        "{:<width$}  {:>8}  {:>8}  {:>8}  {:>9}",
-        "model", "easy", "medium", "hard", "s/image"
-    )?;
+    let mut table =
+        TextTable::new(["model", "easy", "medium", "hard", "s/image"]).right_align(1..4);
     for m in &run.models {
         let ap = m.evaluation.aps();
         let time = m
             .inference
             .seconds_per_image()
             .map_or("-".to_string(), |s| format!("{s:.3}"));
-        writeln!(
-            out,
-            "{:<width$}  {:>8.4}  {:>8.4}  {:>8.4}  {:>9}",
-            m.spec.name, ap.easy, ap.medium, ap.hard, time
-        )?;
+        table.push([
+            m.spec.name.clone(),
+            format!("{:.4}", ap.easy),
+            format!("{:.4}", ap.medium),
+            format!("{:.4}", ap.hard),
+            time,
+        ]);
         for r in &m.spec.references {
-            writeln!(
-                out,
-                "{:<width$}  {:>8.4}  {:>8.4}  {:>8.4}  max |diff| {:.1e}",
+            table.push([
                 format!("  {}", r.label),
-                r.ap.easy,
-                r.ap.medium,
-                r.ap.hard,
-                ap.max_abs_diff(&r.ap)
-            )?;
+                format!("{:.4}", r.ap.easy),
+                format!("{:.4}", r.ap.medium),
+                format!("{:.4}", r.ap.hard),
+                format!("max |diff| {:.1e}", ap.max_abs_diff(&r.ap)),
+            ]);
         }
     }
+    write!(out, "{}", table.plain())?;
     Ok(())
 }

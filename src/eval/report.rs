@@ -31,7 +31,8 @@ use tch::Device;
 use super::session::{EvalConfig, EvalRun, ModelResult};
 use super::spec::ReferenceAp;
 use bfpgm_core::fsutil::write_atomic;
-use bfpgm_core::report::plot::{LineChart, Series, save_charts};
+use bfpgm_core::report::chart::{LineChart, Series};
+use bfpgm_core::report::plot::save_charts;
 use bfpgm_core::wider::ap::Evaluation;
 use bfpgm_core::wider::gt::Setting;
 use bfpgm_core::zoo::{ApTriple, Arch};
@@ -140,6 +141,7 @@ pub fn pr_charts(run: &EvalRun) -> Vec<LineChart> {
                     Series {
                         name: format!("{} ({:.3})", m.spec.name, s.ap),
                         points: s.pr_curve.iter().map(|&[p, r]| (r, p)).collect(),
+                        markers: false,
                     }
                 })
                 .collect(),
@@ -285,5 +287,11 @@ mod tests {
         write_pr_png(&png, &run).unwrap();
         let img = bfpgm_core::imageio::read_image(&png).unwrap();
         assert_eq!(img.width, 3 * bfpgm_core::report::plot::PANEL.0);
+        assert!(img.height >= bfpgm_core::report::plot::PANEL.1);
+        for k in 0..2 {
+            let c = bfpgm_core::report::style::color(k);
+            let n = img.data.chunks(3).filter(|p| *p == [c.0, c.1, c.2]).count();
+            assert!(n > 300, "model {k}: {n} pixels of its colour");
+        }
     }
 }

@@ -26,6 +26,7 @@ use super::Global;
 use super::eval::val_gt_files;
 use super::fixtures::SYNTHETIC_PREDS;
 use crate::device::DeviceChoice;
+use crate::report::text_table::TextTable;
 use crate::wider::preds::unpack_predictions;
 use crate::wider::{GroundTruth, MissingPolicy, Predictions, Setting, ValMatFiles, evaluate};
 use crate::zoo::Arch;
@@ -138,14 +139,7 @@ impl EvalBench {
         let mut out = std::io::stdout().lock();
         writeln!(out, "bench eval: {} ({images} images)", archive.display())?;
         writeln!(out, "unpack (once, not timed below): {}", ms(unpack))?;
-        writeln!(
-            out,
-            "{:<20} {:>10} {:>10}   ({} runs)",
-            "stage",
-            "best",
-            "median",
-            runs.len()
-        )?;
+        let mut table = TextTable::new(["stage", "best", "median"]).right_align([1, 2]);
         let stages = [
             "read predictions",
             "load ground truth",
@@ -154,10 +148,12 @@ impl EvalBench {
         for (i, name) in stages.iter().enumerate() {
             let times: Vec<Duration> = runs.iter().map(|r| r[i]).collect();
             let (best, median) = best_median(times);
-            writeln!(out, "{name:<20} {:>10} {:>10}", ms(best), ms(median))?;
+            table.push([name.to_string(), ms(best), ms(median)]);
         }
         let (best, median) = best_median(runs.iter().map(|r| r.iter().sum()).collect());
-        writeln!(out, "{:<20} {:>10} {:>10}", "total", ms(best), ms(median))?;
+        table.push(["total".to_string(), ms(best), ms(median)]);
+        writeln!(out, "best and median of {} runs:", runs.len())?;
+        write!(out, "{}", table.plain())?;
         let verdict = if best.as_secs_f64() < EVAL_GOAL_S {
             "met"
         } else {

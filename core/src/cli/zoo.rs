@@ -13,6 +13,7 @@ use serde_json::json;
 use super::Global;
 use crate::fetch::{self, State, Status};
 use crate::progress::{Unit, amount};
+use crate::report::text_table::TextTable;
 use crate::zoo::{Artifact, Model, Zoo, unknown_name};
 
 /// Arguments of `reproduce zoo`.
@@ -143,47 +144,37 @@ fn pct(x: Option<f64>) -> String {
 }
 
 fn list_table(out: &mut impl Write, zoo: &Zoo, global: &Global) -> Result<()> {
-    writeln!(
-        out,
-        "{:<16} {:<7} {:>6} {:>9} {:>10}  cached",
-        "name", "arch", "target", "sparsity", "size"
-    )?;
+    let mut models =
+        TextTable::new(["name", "arch", "target", "sparsity", "size", "cached"]).right_align(2..5);
     for m in &zoo.models {
         let status = fetch::status(&m.artifact, &global.data_dir);
-        writeln!(
-            out,
-            "{:<16} {:<7} {:>6} {:>8.2}% {:>10}  {}",
-            m.name(),
+        models.push([
+            m.name().to_string(),
             m.arch.to_string(),
             pct(m.target_rate),
-            m.published.sparsity,
+            format!("{:.2}%", m.published.sparsity),
             amount(Unit::Bytes, m.artifact.bytes),
-            cached_text(&m.artifact, &status)
-        )?;
+            cached_text(&m.artifact, &status),
+        ]);
     }
-    writeln!(out)?;
-    writeln!(
-        out,
-        "{:<19} {:<26} {:>10}  {:<24} cached",
-        "data file", "file", "size", "groups"
-    )?;
+    let mut files =
+        TextTable::new(["data file", "file", "size", "groups", "cached"]).right_align([2]);
     for a in &zoo.files {
         let status = fetch::status(a, &global.data_dir);
-        writeln!(
-            out,
-            "{:<19} {:<26} {:>10}  {:<24} {}",
-            a.name,
-            a.file,
+        files.push([
+            a.name.clone(),
+            a.file.clone(),
             amount(Unit::Bytes, a.bytes),
             if a.groups.is_empty() {
                 "-".to_string()
             } else {
                 a.groups.join(",")
             },
-            cached_text(a, &status)
-        )?;
+            cached_text(a, &status),
+        ]);
     }
-    writeln!(out)?;
+    writeln!(out, "{}", models.plain())?;
+    writeln!(out, "{}", files.plain())?;
     writeln!(
         out,
         "`reproduce fetch NAME|GROUP...` downloads entries; groups: {}",

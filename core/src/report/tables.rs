@@ -51,6 +51,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::text_table::TextTable;
 use crate::groups::{GROUPS, Grouping};
 use crate::measure::{ConvZeros, Measurement, RateRange};
 use crate::zoo::{Arch, Model};
@@ -527,6 +528,17 @@ const LEGEND: &str = "published: the upstream README. weights: measured from the
     for a group, the rates [lo, hi) whose ⌊rate · filters⌋ zeroes exactly the filters found in \
     each of its convs. Δ = published − weights. ✗: disagrees beyond rounding (see the note).";
 
+/// One table's header and rows, three lines per model.
+fn text_table(table: &Table) -> TextTable {
+    let mut t = TextTable::new(header(table));
+    for row in &table.rows {
+        for line in row_lines(row) {
+            t.push(line);
+        }
+    }
+    t
+}
+
 /// The tables as aligned plain text.
 pub fn render_text(tables: &Tables) -> String {
     let mut out = String::new();
@@ -535,28 +547,7 @@ pub fn render_text(tables: &Tables) -> String {
             out.push('\n');
         }
         let _ = writeln!(out, "{}\n{LEGEND}\n", title(table));
-        let mut lines = vec![header(table)];
-        for row in &table.rows {
-            lines.extend(row_lines(row));
-        }
-        let columns = lines[0].len();
-        let widths: Vec<usize> = (0..columns)
-            .map(|c| {
-                lines
-                    .iter()
-                    .map(|l| l[c].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        for line in &lines {
-            let cells: Vec<String> = line
-                .iter()
-                .zip(&widths)
-                .map(|(cell, w)| format!("{cell}{}", " ".repeat(w - cell.chars().count())))
-                .collect();
-            let _ = writeln!(out, "{}", cells.join("  ").trim_end());
-        }
+        out.push_str(&text_table(table).plain());
         out.push('\n');
         for note in &table.notes {
             let _ = writeln!(out, "[{}] {}", note.number, note.text);
@@ -565,7 +556,8 @@ pub fn render_text(tables: &Tables) -> String {
     out
 }
 
-/// The tables as GitHub-flavoured Markdown, to paste into a review.
+/// The tables as GitHub-flavoured Markdown, to paste into a review; the numeric columns are
+/// right-aligned.
 pub fn render_markdown(tables: &Tables) -> String {
     let mut out = String::new();
     for (i, table) in tables.tables.iter().enumerate() {
@@ -573,17 +565,8 @@ pub fn render_markdown(tables: &Tables) -> String {
             out.push('\n');
         }
         let _ = writeln!(out, "**{}**\n\n{LEGEND}\n", title(table));
-        let head = header(table);
-        let _ = writeln!(out, "| {} |", head.join(" | "));
-        let align: Vec<&str> = (0..head.len())
-            .map(|c| if c < 2 { "---" } else { "---:" })
-            .collect();
-        let _ = writeln!(out, "|{}|", align.join("|"));
-        for row in &table.rows {
-            for line in row_lines(row) {
-                let _ = writeln!(out, "| {} |", line.join(" | "));
-            }
-        }
+        let columns = header(table).len();
+        out.push_str(&text_table(table).right_align(2..columns).markdown());
         out.push('\n');
         for note in &table.notes {
             let _ = writeln!(out, "{}. {}", note.number, note.text);
@@ -603,6 +586,12 @@ mod tests {
     use crate::checkpoint::StateDict;
     use crate::testutil::mirror_file;
     use crate::zoo::Zoo;
+
+    /// The cells of a Markdown table row, trimmed.
+    fn markdown_cells(line: &str) -> Vec<&str> {
+        let inner = line.trim().trim_start_matches('|').trim_end_matches('|');
+        inner.split(" | ").map(str::trim).collect()
+    }
 
     #[test]
     fn numbers_are_printed_without_trailing_zeros() {
@@ -715,7 +704,18 @@ mod tests {
         );
         let md = render_markdown(&tables);
         assert!(
-            md.contains("| Pruned 10 % [1] | published | 20 | 0 | 7.9 | 20 | 20 | 17.2 | 10.24 |"),
+            md.lines().any(|l| markdown_cells(l)
+                == [
+                    "Pruned 10 % [1]",
+                    "published",
+                    "20",
+                    "0",
+                    "7.9",
+                    "20",
+                    "20",
+                    "17.2",
+                    "10.24"
+                ]),
             "{md}"
         );
         assert!(md.contains("\n1. Pruned 10 % (eresfd-10): "));

@@ -40,7 +40,8 @@ use serde::{Deserialize, Serialize};
 use super::optimizer::{Optimizer, SearchSettings};
 use bfpgm_core::fsutil::write_atomic;
 use bfpgm_core::progress::Progress;
-use bfpgm_core::report::plot::{LineChart, Series, save_charts};
+use bfpgm_core::report::chart::{LineChart, Series};
+use bfpgm_core::report::plot::save_charts;
 
 /// The state file.
 pub const STATE: &str = "search.json";
@@ -277,6 +278,7 @@ impl SearchState {
         let flat = |name: &str, y: f64| Series {
             name: name.into(),
             points: vec![(0.0, y), (last, y)],
+            markers: false,
         };
         vec![
             LineChart {
@@ -289,10 +291,12 @@ impl SearchState {
                     Series {
                         name: "trained trials".into(),
                         points: feasible,
+                        markers: true,
                     },
                     Series {
                         name: "best so far".into(),
                         points: best,
+                        markers: false,
                     },
                 ],
             },
@@ -306,6 +310,7 @@ impl SearchState {
                     Series {
                         name: "sparsity".into(),
                         points: sparsity,
+                        markers: true,
                     },
                     flat("target", target),
                     flat("band -4", target - 100.0 * super::objective::BAND),
