@@ -344,7 +344,8 @@ const TIE_SENSITIVE: [&str; 4] = ["eresfd-20", "eresfd-30", "eresfd-40", "eresfd
 const TIE_SENSITIVE_AP_TOL: f64 = 1e-4;
 
 /// Every zoo model over the 50 mini val images, through the binary: predictions compared with
-/// upstream's line by line, and the subset APs with `upstream-mini-ap.json` (within 1e-6). For
+/// upstream's line by line, and the subset APs with `upstream-mini-ap.json` (within 1e-6, or
+/// [`TIE_SENSITIVE_AP_TOL`] where another CPU broke a tie). For
 /// the models without large tie groups `reference-outputs.md` §7 holds: every line scoring at
 /// least 0.2 is identical and in place; below that, rows only trade places among near-equal
 /// scores, or a pass's 750-row cut kept another of two near-equal candidates, which adds or
@@ -448,12 +449,17 @@ fn every_zoo_model_on_the_mini_set_matches_upstream() {
             // may break one tie in box voting: on an AVX-512 Xeon, one eresfd-60 file has a
             // 0.312 cluster voted from another member set (its box 1.7 px away), with the same
             // prediction files from this build and the one before the CUDA-loading change, and
-            // APs within 7.4e-9. One such file per model is allowed; the APs still must hold.
+            // APs within 7.4e-9; on the CI runner one extd-20 file did, moving its hard AP by
+            // 1.3e-6. One such file per model is allowed, and then its APs are held to the
+            // tie-sensitive tolerance, which still tells every two zoo models apart; with none,
+            // to 1e-6.
             assert!(d.stable_files.len() <= 1, "{name}: {:?}", d.stable_files);
             if d.stable_files.is_empty() {
                 assert!(d.max_unmatched_score < 0.2, "{name}");
+                (1e-6, 1)
+            } else {
+                (TIE_SENSITIVE_AP_TOL, 1)
             }
-            (1e-6, 1)
         };
         for (i, s) in ["easy", "medium", "hard"].iter().enumerate() {
             let (got, want_ap) = (aps(model)[i], want[s].as_f64().unwrap());
