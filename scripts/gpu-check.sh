@@ -21,6 +21,10 @@
 #           new model's tables row and mini-set APs; a second call finds every stage complete
 #   diag    (only when named) a short CUDA training with synchronous kernel launches, to name
 #           the operation behind a CUDA fault
+#   loader  (only when named) the training data loader's images/s at 1, 2, 4, 8 and 16 threads
+#           on this host's CPUs: where it stops scaling
+#   fuse    (only when named) BO trial-images/s of K = 1, 4, 8, 16 fused trials (`bench train
+#           --fuse K`, hence trial-epochs per hour), then a small fused search (`bo --fuse 4`)
 #   parity  all nine zoo models evaluated on CUDA in float32 (no TF32) on the mini val set, the
 #           APs beside upstream's
 #
@@ -112,25 +116,42 @@ diag() {
         --max-images 32 --no-val --log-every 1
 }
 
+loader() {
+    R bench loader --wider "$BFPGM_DATA/WIDER-mini" --threads 1,2,4,8,16 --batches 20
+}
+
+fuse() {
+    local wider="$BFPGM_DATA/WIDER-mini"
+    for k in 1 4 8 16; do
+        R bench train --device cuda --wider "$wider" --batch 16 --steps 20 --warmup 3 --fuse "$k"
+    done
+    R bo --arch eresfd --pretrained eresfd-original --target 0.3 --devices cuda --fuse 4 \
+        --n-init-points 3 --n-opt-iterations 4 --max-images 48 --wider "$wider" \
+        --out "$BFPGM_DATA/runs/bo-fused"
+    cat "$BFPGM_DATA/runs/bo-fused/optimization_results.csv"
+}
+
 parity() {
     NVIDIA_TF32_OVERRIDE=0 R eval --all --subset --device cuda \
         --images "$BFPGM_DATA/WIDER-mini/WIDER_val/images" --out "$OUT/parity"
 }
 
 # Seconds each area may take: the device's whole loan is 15 minutes, start-up included.
-declare -A LIMIT=([smoke]=60 [train]=240 [eval]=90 [prune]=90 [diag]=60 [parity]=100)
-declare -A FUNC=([smoke]=smoke [train]=train [eval]=eval_speed [prune]=prune [diag]=diag [parity]=parity)
+declare -A LIMIT=([smoke]=60 [train]=240 [eval]=90 [prune]=90 [diag]=60 [parity]=100
+    [loader]=60 [fuse]=180)
+declare -A FUNC=([smoke]=smoke [train]=train [eval]=eval_speed [prune]=prune [diag]=diag
+    [parity]=parity [loader]=loader [fuse]=fuse)
 
 areas=("$@")
 [[ ${#areas[@]} -gt 0 ]] || areas=(smoke train eval prune parity)
 failed=0
 for area in "${areas[@]}"; do
     if [[ -z ${FUNC[$area]:-} ]]; then
-        echo "unknown area '$area'; known: smoke train eval prune diag parity" >&2
+        echo "unknown area '$area'; known: smoke train eval prune diag parity loader fuse" >&2
         exit 64
     fi
     start=$SECONDS
-    export -f R smoke train eval_speed prune diag parity
+    export -f R smoke train eval_speed prune diag parity loader fuse
     export REPRODUCE OUT
     timeout "${LIMIT[$area]}" bash -euo pipefail -c "${FUNC[$area]}" >"$OUT/$area.txt" 2>&1
     status=$?

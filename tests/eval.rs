@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use bfpgm_core::report::plot::PANEL;
+use bfpgm_core::report::style::color;
 use serde_json::Value;
 
 use crate::util::{fetched, reproduce, run, run_ok, tempdir};
@@ -342,7 +344,8 @@ const TIE_SENSITIVE: [&str; 4] = ["eresfd-20", "eresfd-30", "eresfd-40", "eresfd
 const TIE_SENSITIVE_AP_TOL: f64 = 1e-4;
 
 /// Every zoo model over the 50 mini val images, through the binary: predictions compared with
-/// upstream's line by line, and the subset APs with `upstream-mini-ap.json` (within 1e-6). For
+/// upstream's line by line, and the subset APs with `upstream-mini-ap.json` (within 1e-6, or
+/// [`TIE_SENSITIVE_AP_TOL`] where another CPU broke a tie). For
 /// the models without large tie groups `reference-outputs.md` §7 holds: every line scoring at
 /// least 0.2 is identical and in place; below that, rows only trade places among near-equal
 /// scores, or a pass's 750-row cut kept another of two near-equal candidates, which adds or
@@ -368,9 +371,23 @@ fn every_zoo_model_on_the_mini_set_matches_upstream() {
     let report = read_json(&out.join("report.json"));
     assert_eq!(report["images"], 50);
     assert_eq!(report["subset"], true);
-    assert_eq!(png_size(&out.join("pr_curves.png")).1, 480);
     let models = report["models"].as_array().unwrap();
     assert_eq!(models.len(), 9);
+    // Three panels, each model's curve (and legend entry) in its own colour.
+    let png = out.join("pr_curves.png");
+    let (width, height) = png_size(&png);
+    assert_eq!(width as usize, 3 * PANEL.0);
+    assert!(height as usize >= PANEL.1, "{height}");
+    let image = bfpgm_core::imageio::read_image(&png).unwrap();
+    for k in 0..models.len() {
+        let c = color(k);
+        let n = image
+            .data
+            .chunks(3)
+            .filter(|p| *p == [c.0, c.1, c.2])
+            .count();
+        assert!(n > 100, "model {k}: {n} pixels of its colour");
+    }
 
     for model in models {
         let name = model["name"].as_str().unwrap();
@@ -428,9 +445,21 @@ fn every_zoo_model_on_the_mini_set_matches_upstream() {
         let (ap_tol, unmatched_percent) = if TIE_SENSITIVE.contains(&name) {
             (TIE_SENSITIVE_AP_TOL, 10)
         } else {
-            assert!(d.stable_files.is_empty(), "{name}: {:?}", d.stable_files);
-            assert!(d.max_unmatched_score < 0.2, "{name}");
-            (1e-6, 1)
+            // Rows scoring >= 0.2 are identical and in place, except that another CPU's kernels
+            // may break one tie in box voting: on an AVX-512 Xeon, one eresfd-60 file has a
+            // 0.312 cluster voted from another member set (its box 1.7 px away), with the same
+            // prediction files from this build and the one before the CUDA-loading change, and
+            // APs within 7.4e-9; on the CI runner one extd-20 file did, moving its hard AP by
+            // 1.3e-6. One such file per model is allowed, and then its APs are held to the
+            // tie-sensitive tolerance, which still tells every two zoo models apart; with none,
+            // to 1e-6.
+            assert!(d.stable_files.len() <= 1, "{name}: {:?}", d.stable_files);
+            if d.stable_files.is_empty() {
+                assert!(d.max_unmatched_score < 0.2, "{name}");
+                (1e-6, 1)
+            } else {
+                (TIE_SENSITIVE_AP_TOL, 1)
+            }
         };
         for (i, s) in ["easy", "medium", "hard"].iter().enumerate() {
             let (got, want_ap) = (aps(model)[i], want[s].as_f64().unwrap());

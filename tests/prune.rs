@@ -148,14 +148,14 @@ fn pipeline_quick_ends_in_the_sparsity_band_with_a_model_tables_and_detect_load(
     assert_eq!(modified(), before);
 }
 
-/// `reproduce bo` on 8 mini training images (6 to train, 2 to validate) at 128 × 128: the probe,
-/// 3 random and 1 guided trial.
-fn bo(data: &Path, out: &Path) -> Command {
+/// `reproduce bo` on 12 mini training images (9 to train, 3 to validate) at 128 × 128: the
+/// probe, 3 random and `guided` guided trials.
+fn bo(data: &Path, out: &Path, guided: &str) -> Command {
     let mut cmd = reproduce(data);
     cmd.args([
         "bo", "--arch", "eresfd", "--target", "0.3", "--device", "cpu",
     ])
-    .args(["--n-init-points", "3", "--n-opt-iterations", "1"])
+    .args(["--n-init-points", "3", "--n-opt-iterations", guided])
     .args([
         "--max-images",
         "12",
@@ -194,12 +194,12 @@ fn a_search_stopped_by_its_budget_resumes_to_the_uninterrupted_log() {
     let data = data();
     let dir = tempdir();
     let straight = dir.path().join("straight");
-    run_ok(&mut bo(&data, &straight));
+    run_ok(&mut bo(&data, &straight, "1"));
     let all = trials(&straight);
     assert_eq!(all.len(), 1 + 5);
 
     let stopped = dir.path().join("stopped");
-    let first = run_ok(bo(&data, &stopped).args(["--max-trials", "2"]));
+    let first = run_ok(bo(&data, &stopped, "1").args(["--max-trials", "2"]));
     assert!(first.contains("stopped after 2 of 5 trials"), "{first}");
     assert_eq!(trials(&stopped), all[..3]);
     assert!(!stopped.join("optimal_rates.json").exists());
@@ -230,6 +230,63 @@ fn a_search_stopped_by_its_budget_resumes_to_the_uninterrupted_log() {
             .arg(&stopped),
     );
     assert!(resumed.contains("best of 5 trials"), "{resumed}");
+    assert_eq!(trials(&stopped), all, "the resumed search repeats no trial");
+    assert_eq!(
+        json(&stopped.join("optimal_rates.json")),
+        json(&straight.join("optimal_rates.json"))
+    );
+}
+
+/// `bo --fuse 3`: in-band trials train three to a network, on the batches of their group's first
+/// trial; a search stopped by its trial budget (at group boundaries) and resumed logs exactly the
+/// trials of an uninterrupted one.
+#[test]
+fn a_fused_search_stopped_by_its_budget_resumes_to_the_uninterrupted_log() {
+    crate::require_mirror!();
+    let data = data();
+    let dir = tempdir();
+    let straight = dir.path().join("straight");
+    run_ok(bo(&data, &straight, "4").args(["--fuse", "3"]));
+    let all = trials(&straight);
+    assert_eq!(all.len(), 1 + 8);
+    // Trials trained in one group share its wall time, so their `seconds` are equal.
+    let csv = std::fs::read_to_string(straight.join("optimization_results.csv")).unwrap();
+    let trained: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|c| c[8] != "0")
+        .collect();
+    assert!(
+        trained.windows(2).any(|w| w[0][11] == w[1][11]),
+        "no two trials trained together: {csv}"
+    );
+
+    let stopped = dir.path().join("stopped");
+    let resume = || {
+        let mut cmd = reproduce(&data);
+        cmd.args([
+            "bo",
+            "--resume",
+            "--device",
+            "cpu",
+            "--workers",
+            "2",
+            "--quiet",
+        ])
+        .args(["--max-trials", "2", "--out"])
+        .arg(&stopped);
+        cmd
+    };
+    let first = run_ok(bo(&data, &stopped, "4").args(["--fuse", "3", "--max-trials", "2"]));
+    assert!(first.contains("stopped after"), "{first}");
+    let mut calls = 1;
+    while !stopped.join("optimal_rates.json").exists() {
+        assert!(calls < 8, "the search does not end");
+        run_ok(&mut resume());
+        calls += 1;
+    }
+    assert!(calls >= 3, "stopped only {calls} times");
     assert_eq!(trials(&stopped), all, "the resumed search repeats no trial");
     assert_eq!(
         json(&stopped.join("optimal_rates.json")),

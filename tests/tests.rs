@@ -13,6 +13,8 @@ mod detect;
 mod eval;
 mod export;
 mod fetch;
+mod fuse;
+mod layers;
 mod models;
 mod prune;
 mod server;

@@ -1,37 +1,12 @@
-//! Shared helpers for the end-to-end tests: where the shared files are, a fresh data folder per
-//! test, and the binary under test.
+//! Shared helpers for the end-to-end tests: a fresh data folder per test, the binary under test,
+//! and (from `bfpgm_core::testutil`, which the unit tests use too) where the shared files are.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Resolves an environment variable holding a folder, relative to the crate root.
-fn shared_dir(var: &str) -> Option<PathBuf> {
-    match std::env::var_os(var) {
-        Some(v) => {
-            let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(v);
-            Some(
-                p.canonicalize()
-                    .unwrap_or_else(|e| panic!("{var}={}: {e}", p.display())),
-            )
-        }
-        None if std::env::var_os("CI").is_some() => {
-            panic!("{var} is not set, but CI must run the tests that need it")
-        }
-        None => None,
-    }
-}
-
-/// The offline download mirror (`BFPGM_MIRROR`), if configured.
-pub fn mirror() -> Option<PathBuf> {
-    shared_dir("BFPGM_MIRROR")
-}
-
-/// The shared reference folder (`BFPGM_REFERENCE`, holding `reference/` and `fixtures/`).
-pub fn reference() -> Option<PathBuf> {
-    shared_dir("BFPGM_REFERENCE")
-}
+pub use bfpgm_core::testutil::{mirror, reference};
 
 /// Returns the mirror folder or makes the calling test return early with a message.
 #[macro_export]

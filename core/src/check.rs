@@ -51,6 +51,7 @@ use crate::groups::Grouping;
 use crate::measure::Measurement;
 use crate::progress::Progress;
 use crate::report::tables::{self, Tables};
+use crate::report::text_table::TextTable;
 use crate::wider::{EvalSet, zoo_gt_files};
 use crate::zoo::{ApTriple, Arch, Model, Tolerances, Zoo};
 
@@ -538,8 +539,20 @@ fn ap_metrics(
         .collect()
 }
 
-/// The one line `reproduce check` prints for a model.
-pub fn verdict_line(check: &ModelCheck) -> String {
+/// The lines `reproduce check` prints, one per model: verdict, name and what was found, in
+/// columns kept at least as wide as "ERROR" and a 16-character name, so CI logs line up run
+/// after run.
+pub fn verdict_table(checks: &[ModelCheck]) -> String {
+    let mut table = TextTable::headless().min_width(0, 5).min_width(1, 16);
+    for check in checks {
+        let (tag, detail) = verdict(check);
+        table.push([tag.to_string(), check.name.clone(), detail]);
+    }
+    table.plain()
+}
+
+/// A model's verdict and its detail: the error, the drifted metrics, or everything measured.
+fn verdict(check: &ModelCheck) -> (&'static str, String) {
     let tag = match check.verdict {
         Verdict::Ok => "ok",
         Verdict::Drift => "DRIFT",
@@ -583,7 +596,7 @@ pub fn verdict_line(check: &ModelCheck) -> String {
             parts.join(", ")
         }
     };
-    format!("{tag:<5}  {:<16}  {detail}", check.name)
+    (tag, detail)
 }
 
 #[cfg(test)]

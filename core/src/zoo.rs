@@ -119,6 +119,19 @@ pub struct ApTriple {
     pub hard: f64,
 }
 
+impl ApTriple {
+    /// The largest absolute difference to another triple, setting by setting.
+    pub fn max_abs_diff(&self, other: &ApTriple) -> f64 {
+        [
+            (self.easy - other.easy).abs(),
+            (self.medium - other.medium).abs(),
+            (self.hard - other.hard).abs(),
+        ]
+        .into_iter()
+        .fold(0.0, f64::max)
+    }
+}
+
 /// What the upstream README publishes for a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

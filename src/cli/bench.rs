@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use tch::Device;
 
-use super::bench_train;
+use super::{bench_loader, bench_train};
 use crate::device;
 use crate::eval::compare::{Comparison, STABLE_SCORE, compare_dirs};
 use crate::eval::infer::{
@@ -20,6 +20,7 @@ use bfpgm_core::cli::Global;
 use bfpgm_core::cli::bench::{Bench, BenchArgs, InferBench};
 use bfpgm_core::cli::eval::val_gt_files;
 use bfpgm_core::progress;
+use bfpgm_core::report::text_table::TextTable;
 use bfpgm_core::wider::{GroundTruth, ValMatFiles};
 use bfpgm_core::zoo::Arch;
 
@@ -30,6 +31,7 @@ pub fn run(args: BenchArgs, global: &Global) -> Result<ExitCode> {
     }
     match args.what {
         Bench::Train(args) => bench_train::run(args, global),
+        Bench::Loader(args) => bench_loader::run(args, global),
         Bench::Infer(args) => run_infer(args, global),
         Bench::Eval(_) | Bench::Startup(_) => unreachable!("runs without a network"),
     }
@@ -113,28 +115,23 @@ fn run_infer(args: InferBench, global: &Global) -> Result<ExitCode> {
         args.threads
     )?;
     let per_image = |d: Duration| d.as_secs_f64() * 1000.0 / best.inferred as f64;
-    writeln!(
-        w,
-        "{:<34} {:>10}",
-        "stage (one image, one worker)", "ms/image"
-    )?;
+    let mut table = TextTable::new(["stage (one image, one worker)", "ms/image"]).right_align([1]);
     for (name, d) in best.times.stages() {
-        writeln!(w, "  {name:<32} {:>10.1}", per_image(d))?;
+        table.push([format!("  {name}"), format!("{:.1}", per_image(d))]);
     }
-    writeln!(
-        w,
-        "  {:<32} {:>10.1}",
-        "total",
-        per_image(best.times.total())
-    )?;
+    table.push([
+        "  total".to_string(),
+        format!("{:.1}", per_image(best.times.total())),
+    ]);
     let wall = best.wall.as_secs_f64() / best.inferred as f64;
-    writeln!(
-        w,
-        "{:<34} {:>10.1}   (best of {} runs)",
-        "wall clock per image, all workers",
-        wall * 1000.0,
-        args.repeat
-    )?;
+    table.push([
+        format!(
+            "wall clock per image, all workers (best of {} runs)",
+            args.repeat
+        ),
+        format!("{:.1}", wall * 1000.0),
+    ]);
+    write!(w, "{}", table.plain())?;
     let upstream = args
         .reference
         .as_deref()

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
-use super::flags::{checkpoint, parse_devices, run_options, set, zoo_arch};
+use super::flags::{parse_devices, run_options, set, starting_weights};
 use crate::prune::bayes::search::{STATE, Shard, rates_text};
 use crate::prune::search::{BoConfig, BoOptions, BoOutcome, OPTIMAL_RATES, run_bo};
 use bfpgm_core::cli::Global;
@@ -31,6 +31,7 @@ fn defines_search(args: &BoArgs) -> bool {
         || args.lr.is_some()
         || args.weight_decay.is_some()
         || args.input_size.is_some()
+        || args.fuse.is_some()
 }
 
 fn config(args: &BoArgs, global: &Global, sink: &dyn progress::Progress) -> Result<BoConfig> {
@@ -60,12 +61,7 @@ fn config(args: &BoArgs, global: &Global, sink: &dyn progress::Progress) -> Resu
     let (Some(given), arch) = (&args.pretrained, args.arch) else {
         bail!("--pretrained is required to start a search");
     };
-    let arch = match (arch, zoo_arch(global, given)) {
-        (Some(a), _) => a,
-        (None, Some(a)) => a,
-        (None, None) => bail!("--arch is required when --pretrained is a file"),
-    };
-    let pretrained = checkpoint(global, given, sink)?;
+    let (pretrained, arch) = starting_weights(global, given, arch, sink)?;
     let wider = std::path::absolute(
         args.wider
             .clone()
@@ -87,6 +83,7 @@ fn config(args: &BoArgs, global: &Global, sink: &dyn progress::Progress) -> Resu
     set(&mut cfg.inner.optimizer.lr, args.lr);
     set(&mut cfg.inner.optimizer.weight_decay, args.weight_decay);
     set(&mut cfg.inner.augment.size, args.input_size);
+    set(&mut cfg.fuse, args.fuse);
     Ok(cfg)
 }
 

@@ -11,8 +11,8 @@ use anyhow::{Context, Result};
 use super::eval::INTERRUPTED;
 use crate::device;
 use crate::eval::infer::{interrupt_flag, prefer_huge_pages};
-use crate::eval::report::ap_triple;
-use crate::eval::session::{self, EvalConfig, ModelSpec};
+use crate::eval::session::{self, EvalConfig};
+use crate::eval::spec::ModelSpec;
 use bfpgm_core::cli::Global;
 use bfpgm_core::cli::compare::CompareArgs;
 use bfpgm_core::cli::eval::is_mini_val;
@@ -94,7 +94,7 @@ pub fn run(args: CompareArgs, global: &Global) -> Result<ExitCode> {
         entries.push(Entry {
             model: m,
             sparsity: measured.sparsity.percent(),
-            ap: ap_triple(&result.evaluation),
+            ap: result.evaluation.aps(),
             band: result.spec.band,
         });
     }

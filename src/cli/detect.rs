@@ -13,10 +13,10 @@ use crate::device;
 use crate::model::{Detection, Detector, input_tensor};
 use bfpgm_core::cli::Global;
 use bfpgm_core::cli::detect::*;
-use bfpgm_core::cli::model_arg;
+use bfpgm_core::cli::model_arg::{self, IfMissing};
 use bfpgm_core::fsutil::write_atomic;
-use bfpgm_core::imageio::{RgbImage, read_image};
-use bfpgm_core::report::canvas::{Canvas, Color, GLYPH_HEIGHT, text_width};
+use bfpgm_core::imageio::{RgbImage, encode_png, read_image};
+use bfpgm_core::report::boxes::{LabelledBox, draw_boxes};
 use bfpgm_core::zoo::Arch;
 
 /// A detection in pixels of the original image, `(x1, y1, x2, y2)`.
@@ -74,33 +74,21 @@ fn wider_text(name: &str, boxes: &[PixelBox]) -> String {
     s
 }
 
-const BOX_COLOR: Color = [0, 255, 0];
-const LABEL_TEXT: Color = [0, 0, 0];
-
 /// The image with every box scoring at least `min_score`, each labelled with its score.
-fn draw(image: RgbImage, boxes: &[PixelBox], min_score: f32) -> Canvas {
-    let mut canvas = Canvas::from_image(image);
-    let scale = if canvas.width().max(canvas.height()) >= 400 {
-        2
-    } else {
-        1
-    };
-    let thickness = scale + 1;
-    for b in boxes.iter().filter(|b| b.score >= min_score) {
-        let (x1, y1, x2, y2) = (
-            b.x1.round() as i64,
-            b.y1.round() as i64,
-            b.x2.round() as i64,
-            b.y2.round() as i64,
-        );
-        canvas.rect(x1, y1, x2, y2, BOX_COLOR, thickness);
-        let label = format!("{:.2}", b.score);
-        let (lw, lh) = (text_width(&label, scale) + 2, GLYPH_HEIGHT * scale + 2);
-        let top = if y1 >= lh { y1 - lh } else { y1 };
-        canvas.fill_rect(x1, top, x1 + lw - 1, top + lh - 1, BOX_COLOR);
-        canvas.text(x1 + 1, top + 1, &label, LABEL_TEXT, scale);
-    }
-    canvas
+fn draw(mut image: RgbImage, boxes: &[PixelBox], min_score: f32) -> Result<RgbImage> {
+    let labelled: Vec<LabelledBox> = boxes
+        .iter()
+        .filter(|b| b.score >= min_score)
+        .map(|b| LabelledBox {
+            x1: b.x1,
+            y1: b.y1,
+            x2: b.x2,
+            y2: b.y2,
+            label: format!("{:.2}", b.score),
+        })
+        .collect();
+    draw_boxes(&mut image, &labelled)?;
+    Ok(image)
 }
 
 /// Where `--draw` puts its images.
@@ -121,7 +109,13 @@ fn stem(path: &Path) -> Result<String> {
 /// Runs the detector over every image; the first unreadable image stops the run.
 pub fn run(args: DetectArgs, global: &Global) -> Result<ExitCode> {
     let zoo = global.zoo()?;
-    let (path, arch, _) = model_arg::resolve(&zoo, &global.data_dir, &args.model, args.arch)?;
+    let (path, arch, _) = model_arg::resolve(
+        &zoo,
+        &global.data_dir,
+        &args.model,
+        args.arch,
+        IfMissing::Refuse,
+    )?;
     let device = device::resolve(args.device)?;
     let detector = Detector::load(arch, &path, device)?;
     let draw_target = match &args.draw {
@@ -190,7 +184,8 @@ pub fn run(args: DetectArgs, global: &Global) -> Result<ExitCode> {
                 DrawTarget::File(f) => f.clone(),
                 DrawTarget::Folder(dir) => dir.join(format!("{name}.png")),
             };
-            draw(image, &result.detections, args.draw_min_score).save_png(&file)?;
+            let drawn = draw(image, &result.detections, args.draw_min_score)?;
+            write_atomic(&file, &encode_png(&drawn)?)?;
         }
         results.push(result);
     }

@@ -10,12 +10,14 @@ use anyhow::Result;
 
 use crate::device;
 use crate::eval::infer::{interrupt_flag, prefer_huge_pages};
-use crate::eval::report::{ap_triple, max_abs_diff, write_json, write_pr_png};
-use crate::eval::session::{self, EvalConfig, EvalRun, ModelSpec, ReferenceAp};
+use crate::eval::report::{write_json, write_pr_png};
+use crate::eval::session::{self, EvalConfig, EvalRun};
+use crate::eval::spec::{ModelSpec, ReferenceAp};
 use bfpgm_core::cli::Global;
 use bfpgm_core::cli::eval::{EvalArgs, VAL_IMAGES, VAL_IMAGES_DIR, artifact, is_mini_val};
-use bfpgm_core::cli::model_arg;
+use bfpgm_core::cli::model_arg::{self, IfMissing};
 use bfpgm_core::progress;
+use bfpgm_core::report::text_table::TextTable;
 use bfpgm_core::report::tradeoff::ap_text;
 use bfpgm_core::wider::ValMatFiles;
 use bfpgm_core::zoo::{Arch, GROUP_MODELS, Model, Zoo};
@@ -117,7 +119,7 @@ pub(super) fn model_spec<'z>(
     name: &str,
     arch: Option<Arch>,
 ) -> Result<(ModelSpec, Option<&'z Model>)> {
-    let (checkpoint, arch, model) = model_arg::resolve(zoo, data, name, arch)?;
+    let (checkpoint, arch, model) = model_arg::resolve(zoo, data, name, arch, IfMissing::Refuse)?;
     let spec = ModelSpec {
         name: model_arg::model_name(&checkpoint, model)?,
         arch,
@@ -164,56 +166,32 @@ fn print_model_table(out: &mut impl Write, config: &EvalConfig, run: &EvalRun) -
         config.workers,
         config.threads
     )?;
-    let width = run
-        .models
-        .iter()
-        .map(|m| m.spec.name.len())
-        .chain(
-            run.models
-                .iter()
-                .flat_map(|m| m.spec.references.iter().map(|r| r.label.len() + 2)),
-        )
-        .chain([5])
-        .max()
-        .unwrap_or(5);
-    // Wide enough for an AP with its band, e.g. "0.8731 ± 0.0010".
-    let ap_width = if run.models.iter().any(|m| m.spec.band.is_some()) {
-        15
-    } else {
-        8
-    };
-    writeln!(
-        out,
-        "{:<width$}  {:>ap_width$}  {:>ap_width$}  {:>ap_width$}  {:>9}",
-        "model", "easy", "medium", "hard", "s/image"
-    )?;
+    let mut table =
+        TextTable::new(["model", "easy", "medium", "hard", "s/image"]).right_align(1..4);
     for m in &run.models {
-        let ap = ap_triple(&m.evaluation);
+        let ap = m.evaluation.aps();
         let time = m
             .inference
             .seconds_per_image()
             .map_or("-".to_string(), |s| format!("{s:.3}"));
         let band = m.spec.band.as_ref();
-        writeln!(
-            out,
-            "{:<width$}  {:>ap_width$}  {:>ap_width$}  {:>ap_width$}  {:>9}",
-            m.spec.name,
+        table.push([
+            m.spec.name.clone(),
             ap_text(ap.easy, band.map(|b| b.easy)),
             ap_text(ap.medium, band.map(|b| b.medium)),
             ap_text(ap.hard, band.map(|b| b.hard)),
-            time
-        )?;
+            time,
+        ]);
         for r in &m.spec.references {
-            writeln!(
-                out,
-                "{:<width$}  {:>ap_width$.4}  {:>ap_width$.4}  {:>ap_width$.4}  max |diff| {:.1e}",
+            table.push([
                 format!("  {}", r.label),
-                r.ap.easy,
-                r.ap.medium,
-                r.ap.hard,
-                max_abs_diff(&ap, &r.ap)
-            )?;
+                format!("{:.4}", r.ap.easy),
+                format!("{:.4}", r.ap.medium),
+                format!("{:.4}", r.ap.hard),
+                format!("max |diff| {:.1e}", ap.max_abs_diff(&r.ap)),
+            ]);
         }
     }
+    write!(out, "{}", table.plain())?;
     Ok(())
 }

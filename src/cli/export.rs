@@ -7,12 +7,13 @@ use anyhow::Result;
 
 use bfpgm_core::cli::Global;
 use bfpgm_core::cli::export::*;
-use bfpgm_core::cli::model_arg;
+use bfpgm_core::cli::model_arg::{self, IfMissing};
 
 /// Resolves the checkpoint (a downloaded zoo model or a file) and exports it.
 pub fn run(args: ExportArgs, global: &Global) -> Result<ExitCode> {
     let zoo = global.zoo()?;
-    let (path, _, model) = model_arg::resolve(&zoo, &global.data_dir, &args.model, None)?;
+    let (path, _, model) =
+        model_arg::resolve(&zoo, &global.data_dir, &args.model, None, IfMissing::Refuse)?;
     let name = model_arg::model_name(&path, model)?;
     let exported = crate::export::export(&path, &name, &args.out)?;
     for f in &exported.manifest.files {

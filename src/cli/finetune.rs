@@ -4,11 +4,11 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 
-use super::flags::{apply_train, criterion, rated_start, run_options};
+use super::flags::{Begin, RatedFlags, apply_train, begin_rated, criterion, run_options};
 use crate::prune::bayes::search::rates_text;
-use crate::prune::finetune::{FINETUNE_SETTINGS, FinetuneConfig, FinetuneSettings, run_finetune};
+use crate::prune::finetune::{FINETUNE_SETTINGS, FinetuneConfig, run_finetune};
 use crate::train::state::RunDir;
 use bfpgm_core::cli::Global;
 use bfpgm_core::cli::finetune::*;
@@ -20,42 +20,22 @@ fn config(
     global: &Global,
     sink: &dyn progress::Progress,
 ) -> Result<FinetuneConfig> {
-    let dir = RunDir::new(&args.out);
-    let mut cfg = if args.resume {
-        if args.init.is_some() || args.rates.is_some() || args.arch.is_some() {
-            bail!(
-                "--resume continues the run in {} with its saved weights and rates; drop \
-                 --arch, --init and --rates",
-                args.out.display()
-            );
+    let flags = RatedFlags {
+        stage: "fine-tuning",
+        out: &args.out,
+        resume: args.resume,
+        weights_flag: "--init",
+        weights: args.init.as_deref(),
+        rates: args.rates.as_deref(),
+        arch: args.arch,
+        pruner: args.pruner,
+        data: &args.data,
+    };
+    let mut cfg = match begin_rated(flags, FINETUNE_SETTINGS, global, sink)? {
+        Begin::Resume(finetune, train) => FinetuneConfig { finetune, train },
+        Begin::Start(s) => {
+            FinetuneConfig::upstream(s.arch, s.plan, Some(s.target), &s.weights, s.data)
         }
-        let finetune: FinetuneSettings = dir
-            .read_settings(FINETUNE_SETTINGS)
-            .context("nothing to resume")?;
-        FinetuneConfig {
-            finetune,
-            train: dir.read_config()?,
-        }
-    } else {
-        let (Some(given), Some(rates)) = (&args.init, &args.rates) else {
-            bail!("--init and --rates are required to start fine-tuning");
-        };
-        let start = rated_start(
-            global,
-            sink,
-            args.arch,
-            given,
-            rates,
-            args.pruner,
-            &args.data,
-        )?;
-        FinetuneConfig::upstream(
-            start.arch,
-            start.plan,
-            Some(start.target),
-            &start.weights,
-            start.data,
-        )
     };
     if let Some(p) = args.pruner {
         cfg.finetune.plan.criterion = criterion(p);

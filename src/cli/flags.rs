@@ -3,17 +3,18 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use tch::Device;
 
 use crate::device;
 use crate::prune::pruner::PrunePlan;
 use crate::prune::search::OptimalRates;
+use crate::train::state::RunDir;
 use crate::train::{DataConfig, DeviceOptions, RunOptions, TrainConfig};
 use bfpgm_core::cli::Global;
 use bfpgm_core::cli::flags::{DataArgs, ExecArgs, PrunerArg, TrainArgs};
+use bfpgm_core::cli::model_arg::{self, IfMissing};
 use bfpgm_core::device::DeviceChoice;
-use bfpgm_core::fetch;
 use bfpgm_core::progress::Progress;
 use bfpgm_core::record::Criterion;
 use bfpgm_core::zoo::Arch;
@@ -66,36 +67,26 @@ pub fn set<T: Copy>(field: &mut T, value: Option<T>) {
     }
 }
 
-/// A checkpoint given as a zoo model name (fetched and verified when missing) or a file, as an
-/// absolute path.
-pub fn checkpoint(global: &Global, given: &str, progress: &dyn Progress) -> Result<PathBuf> {
-    let path = Path::new(given);
-    if path.is_file() {
-        return Ok(std::path::absolute(path)?);
-    }
+/// A stage's starting weights: a zoo model (fetched and verified when missing) or a checkpoint
+/// file, with its network (`arch`, else the zoo's or the file's keys'), as an absolute path, which
+/// the run folder records.
+pub fn starting_weights(
+    global: &Global,
+    given: &str,
+    arch: Option<Arch>,
+    progress: &dyn Progress,
+) -> Result<(PathBuf, Arch)> {
     let zoo = global.zoo()?;
-    let Ok(model) = zoo.model(given) else {
-        bail!("'{given}' is neither a file nor a zoo model (`reproduce zoo list` shows the names)");
-    };
-    fetch::ensure(
-        &zoo,
-        &global.data_dir,
-        &[model.name()],
-        &global.fetch_options()?,
+    let options = global.fetch_options()?;
+    let missing = IfMissing::Fetch {
+        options: &options,
         progress,
-    )?;
-    Ok(std::path::absolute(model.artifact.path(&global.data_dir))?)
+    };
+    let (path, arch, _) = model_arg::resolve(&zoo, &global.data_dir, given, arch, missing)?;
+    Ok((std::path::absolute(path)?, arch))
 }
 
-/// The architecture of a zoo model named `given`, if it is one.
-pub fn zoo_arch(global: &Global, given: &str) -> Option<Arch> {
-    if Path::new(given).is_file() {
-        return None;
-    }
-    global.zoo().ok()?.model(given).ok().map(|m| m.arch)
-}
-
-/// Where a stage that applies searched rates (SFP, fine-tuning) starts.
+/// Where a fresh stage that applies searched rates (SFP, fine-tuning) starts.
 pub struct RatedStart {
     /// The network: `--arch`, else the zoo model's, else the rates'; all that are given agree.
     pub arch: Arch,
@@ -109,33 +100,78 @@ pub struct RatedStart {
     pub data: DataConfig,
 }
 
-/// The shared start of `sfp` and `finetune`: the weights `given`, the rates file `rates`, the
-/// network, the data.
-pub fn rated_start(
+/// The flags that start `sfp` and `finetune`.
+pub struct RatedFlags<'a> {
+    /// The stage, for the messages (`SFP`, `fine-tuning`).
+    pub stage: &'static str,
+    /// The run folder.
+    pub out: &'a Path,
+    /// `--resume`.
+    pub resume: bool,
+    /// The weights flag's name (`--pretrained`, `--init`), for the messages.
+    pub weights_flag: &'static str,
+    /// The weights: a zoo model or a file.
+    pub weights: Option<&'a str>,
+    /// `--rates`: the search's `optimal_rates.json`.
+    pub rates: Option<&'a Path>,
+    /// `--arch`.
+    pub arch: Option<Arch>,
+    /// `--pruner`.
+    pub pruner: Option<PrunerArg>,
+    /// The data flags.
+    pub data: &'a DataArgs,
+}
+
+/// How a rated stage begins: resumed from its folder's saved settings (`S`) and training, or
+/// started afresh.
+pub enum Begin<S> {
+    /// `--resume`: what the run saved.
+    Resume(S, TrainConfig),
+    /// A new run.
+    Start(RatedStart),
+}
+
+/// The shared beginning of `sfp` and `finetune`: with `--resume` the settings saved as
+/// `settings` in the run folder (start flags are refused), otherwise the weights, the rates file,
+/// the network and the data.
+pub fn begin_rated<S: serde::de::DeserializeOwned>(
+    flags: RatedFlags,
+    settings: &str,
     global: &Global,
     progress: &dyn Progress,
-    arch: Option<Arch>,
-    given: &str,
-    rates: &Path,
-    pruner: Option<PrunerArg>,
-    data: &DataArgs,
-) -> Result<RatedStart> {
+) -> Result<Begin<S>> {
+    let weights_flag = flags.weights_flag;
+    if flags.resume {
+        if flags.weights.is_some() || flags.rates.is_some() || flags.arch.is_some() {
+            bail!(
+                "--resume continues the run in {} with its saved weights and rates; drop \
+                 --arch, {weights_flag} and --rates",
+                flags.out.display()
+            );
+        }
+        let dir = RunDir::new(flags.out);
+        let saved: S = dir.read_settings(settings).context("nothing to resume")?;
+        return Ok(Begin::Resume(saved, dir.read_config()?));
+    }
+    let (Some(given), Some(rates)) = (flags.weights, flags.rates) else {
+        bail!(
+            "{weights_flag} and --rates are required to start {}",
+            flags.stage
+        );
+    };
     let rates = OptimalRates::read(rates)?;
-    let arch = arch
-        .or_else(|| zoo_arch(global, given))
-        .unwrap_or(rates.arch);
+    let (weights, arch) = starting_weights(global, given, flags.arch, progress)?;
     if arch != rates.arch {
         bail!("the rates were searched for {}, not {arch}", rates.arch);
     }
-    let weights = checkpoint(global, given, progress)?;
-    let root = data.root(global, "WIDER")?;
-    Ok(RatedStart {
+    let root = flags.data.root(global, "WIDER")?;
+    Ok(Begin::Start(RatedStart {
         arch,
-        plan: rates.plan(criterion(pruner.unwrap_or(PrunerArg::Fpgm))),
+        plan: rates.plan(criterion(flags.pruner.unwrap_or(PrunerArg::Fpgm))),
         target: rates.target,
         weights,
-        data: data_config(data, &root),
-    })
+        data: data_config(flags.data, &root),
+    }))
 }
 
 /// `--devices cuda:0,cuda:1` (or `cpu`): one search worker per device, each once.

@@ -9,6 +9,7 @@ use anyhow::Result;
 use bfpgm_core::cli::{Cli, Command};
 
 mod bench;
+mod bench_loader;
 mod bench_train;
 mod bo;
 mod check;

@@ -10,10 +10,10 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 
 use super::bo::search_devices;
-use super::flags::{checkpoint, criterion, data_config, run_options, set, zoo_arch};
+use super::flags::{criterion, data_config, run_options, set, starting_weights};
 use crate::prune::finetune::FinetuneConfig;
 use crate::prune::pipeline::{
-    PipelineConfig, PipelineOptions, PipelineResult, Start, run_pipeline,
+    PipelineConfig, PipelineOptions, PipelineResult, QUICK, Start, run_pipeline,
 };
 use crate::prune::pruner::PrunePlan;
 use crate::prune::search::{BoConfig, BoOptions, device_name};
@@ -29,59 +29,8 @@ use bfpgm_core::record::Semantics;
 use bfpgm_core::report::tables::{self, render_text};
 use bfpgm_core::zoo::{ApTriple, Arch};
 
-/// Per-stage sizes: upstream's, or the `--quick` profile's.
-struct Profile {
-    wider: &'static str,
-    max_images: Option<usize>,
-    max_val_images: Option<usize>,
-    input_size: usize,
-    batch: Option<usize>,
-    finetune_batch: Option<usize>,
-    pretrain_epochs: u32,
-    sfp_epochs: u32,
-    finetune_epochs: u32,
-    n_init: usize,
-    n_iter: usize,
-}
-
-impl Profile {
-    fn of(arch: Arch, quick: bool) -> Profile {
-        if quick {
-            return Profile {
-                wider: "WIDER-mini",
-                max_images: Some(16),
-                max_val_images: Some(4),
-                input_size: 256,
-                batch: Some(8),
-                finetune_batch: Some(4),
-                pretrain_epochs: 1,
-                sfp_epochs: 2,
-                finetune_epochs: 2,
-                n_init: 3,
-                n_iter: 1,
-            };
-        }
-        Profile {
-            wider: "WIDER",
-            max_images: None,
-            max_val_images: None,
-            input_size: 640,
-            batch: None,
-            finetune_batch: None,
-            pretrain_epochs: match arch {
-                Arch::Eresfd => 300,
-                Arch::Extd => 600,
-            },
-            sfp_epochs: match arch {
-                Arch::Eresfd => 200,
-                Arch::Extd => 250,
-            },
-            finetune_epochs: 10,
-            n_init: 60,
-            n_iter: 940,
-        }
-    }
-}
+/// The WIDER root of a full run, under the data folder.
+const WIDER: &str = "WIDER";
 
 fn out(args: &PipelineArgs, global: &Global) -> PathBuf {
     args.out.clone().unwrap_or_else(|| {
@@ -96,7 +45,9 @@ fn out(args: &PipelineArgs, global: &Global) -> PathBuf {
 
 fn config(args: &PipelineArgs, global: &Global, sink: &dyn Progress) -> Result<PipelineConfig> {
     let arch: Arch = args.arch;
-    let p = Profile::of(arch, args.quick);
+    // Each stage starts from its upstream constructor; `--quick` then shrinks it, and the flags
+    // given override both.
+    let quick = args.quick.then_some(QUICK);
     if args.quick && args.data.wider.is_none() {
         fetch::ensure(
             &global.zoo()?,
@@ -106,36 +57,37 @@ fn config(args: &PipelineArgs, global: &Global, sink: &dyn Progress) -> Result<P
             sink,
         )?;
     }
-    let root = args.data.root(global, p.wider)?;
+    let root = args.data.root(global, quick.map_or(WIDER, |q| q.wider))?;
     let data = DataConfig {
-        max_train_images: args.data.max_images.or(p.max_images),
-        max_val_images: args.data.max_val_images.or(p.max_val_images),
+        max_train_images: args.data.max_images.or(quick.map(|q| q.max_images)),
+        max_val_images: args.data.max_val_images.or(quick.map(|q| q.max_val_images)),
         ..data_config(&args.data, &root)
     };
-    let input_size = args.input_size.unwrap_or(p.input_size);
+    let input_size = args.input_size.or(quick.map(|q| q.input_size));
     let seed = args.seed as u64;
-    let stage = |cfg: &mut TrainConfig, epochs: u32, batch: Option<usize>| {
-        cfg.epochs = epochs;
+    let stage = |cfg: &mut TrainConfig, epochs: [Option<u32>; 2], batch: Option<usize>| {
+        for e in epochs {
+            set(&mut cfg.epochs, e);
+        }
         set(&mut cfg.batch_size, batch);
         set(&mut cfg.val_batch_size, batch);
-        cfg.augment.size = input_size;
+        set(&mut cfg.augment.size, input_size);
         cfg.seed = seed;
     };
+    let batch = quick.map(|q| q.batch);
 
     let start = match &args.from {
         Some(given) => {
-            if let Some(other) = zoo_arch(global, given).filter(|a| *a != arch) {
+            let (weights, other) = starting_weights(global, given, None, sink)?;
+            if other != arch {
                 bail!("--from {given} is an {other} model, not {arch}");
             }
-            Start::Checkpoint(checkpoint(global, given, sink)?)
+            Start::Checkpoint(weights)
         }
         None => {
             let mut cfg = TrainConfig::upstream(arch, data.clone());
-            stage(
-                &mut cfg,
-                args.pretrain_epochs.unwrap_or(p.pretrain_epochs),
-                p.batch,
-            );
+            let epochs = [quick.map(|q| q.pretrain_epochs), args.pretrain_epochs];
+            stage(&mut cfg, epochs, batch);
             Start::Pretrain(Box::new(cfg))
         }
     };
@@ -143,15 +95,17 @@ fn config(args: &PipelineArgs, global: &Global, sink: &dyn Progress) -> Result<P
     let mut bo = BoConfig::upstream(arch, PathBuf::new(), root.clone());
     bo.grouping = args.grouping.into();
     bo.target = args.target;
-    bo.n_init = args.n_init_points.unwrap_or(p.n_init);
-    bo.n_iter = args.n_opt_iterations.unwrap_or(p.n_iter);
+    set(&mut bo.n_init, quick.map(|q| q.n_init));
+    set(&mut bo.n_init, args.n_init_points);
+    set(&mut bo.n_iter, quick.map(|q| q.n_iter));
+    set(&mut bo.n_iter, args.n_opt_iterations);
     bo.probe_offset = args.probing_offset;
     set(&mut bo.penalty.lambda, args.lambda);
     bo.seed = args.seed;
     bo.max_images = data.max_train_images;
-    set(&mut bo.inner.batch_size, p.batch);
-    set(&mut bo.inner.val_batch_size, p.batch);
-    bo.inner.augment.size = input_size;
+    set(&mut bo.inner.batch_size, batch);
+    set(&mut bo.inner.val_batch_size, batch);
+    set(&mut bo.inner.augment.size, input_size);
 
     // The prune plans and inputs are placeholders: the pipeline fills them from the stages.
     let plan = PrunePlan {
@@ -160,17 +114,11 @@ fn config(args: &PipelineArgs, global: &Global, sink: &dyn Progress) -> Result<P
         criterion: criterion(args.pruner),
     };
     let mut sfp = SfpConfig::upstream(arch, plan, &PathBuf::new(), data.clone());
-    stage(
-        &mut sfp.train,
-        args.sfp_epochs.unwrap_or(p.sfp_epochs),
-        p.batch,
-    );
+    let epochs = [quick.map(|q| q.sfp_epochs), args.sfp_epochs];
+    stage(&mut sfp.train, epochs, batch);
     let mut finetune = FinetuneConfig::upstream(arch, plan, None, &PathBuf::new(), data);
-    stage(
-        &mut finetune.train,
-        args.finetune_epochs.unwrap_or(p.finetune_epochs),
-        p.finetune_batch,
-    );
+    let epochs = [quick.map(|q| q.finetune_epochs), args.finetune_epochs];
+    stage(&mut finetune.train, epochs, quick.map(|q| q.finetune_batch));
     if args.train_all {
         finetune.finetune.semantics = Semantics::FixedMasks;
     }

@@ -3,46 +3,30 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 
-use super::flags::{apply_train, criterion, rated_start, run_options};
-use crate::prune::sfp::{SFP_SETTINGS, SfpConfig, SfpSchedule, SfpSettings, run_sfp};
+use super::flags::{Begin, RatedFlags, apply_train, begin_rated, criterion, run_options};
+use crate::prune::sfp::{SFP_SETTINGS, SfpConfig, SfpSchedule, run_sfp};
 use crate::train::state::RunDir;
 use bfpgm_core::cli::Global;
 use bfpgm_core::cli::sfp::*;
 use bfpgm_core::progress;
 
 fn config(args: &SfpArgs, global: &Global, sink: &dyn progress::Progress) -> Result<SfpConfig> {
-    let dir = RunDir::new(&args.out);
-    let mut cfg = if args.resume {
-        if args.pretrained.is_some() || args.rates.is_some() || args.arch.is_some() {
-            bail!(
-                "--resume continues the run in {} with its saved weights and rates; drop \
-                 --arch, --pretrained and --rates",
-                args.out.display()
-            );
-        }
-        let sfp: SfpSettings = dir
-            .read_settings(SFP_SETTINGS)
-            .context("nothing to resume")?;
-        SfpConfig {
-            sfp,
-            train: dir.read_config()?,
-        }
-    } else {
-        let (Some(given), Some(rates)) = (&args.pretrained, &args.rates) else {
-            bail!("--pretrained and --rates are required to start SFP");
-        };
-        let start = rated_start(
-            global,
-            sink,
-            args.arch,
-            given,
-            rates,
-            args.pruner,
-            &args.data,
-        )?;
-        SfpConfig::upstream(start.arch, start.plan, &start.weights, start.data)
+    let flags = RatedFlags {
+        stage: "SFP",
+        out: &args.out,
+        resume: args.resume,
+        weights_flag: "--pretrained",
+        weights: args.pretrained.as_deref(),
+        rates: args.rates.as_deref(),
+        arch: args.arch,
+        pruner: args.pruner,
+        data: &args.data,
+    };
+    let mut cfg = match begin_rated(flags, SFP_SETTINGS, global, sink)? {
+        Begin::Resume(sfp, train) => SfpConfig { sfp, train },
+        Begin::Start(s) => SfpConfig::upstream(s.arch, s.plan, &s.weights, s.data),
     };
     if let Some(n) = args.prune_every {
         cfg.sfp.schedule = match cfg.sfp.schedule {

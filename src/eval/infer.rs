@@ -39,7 +39,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use super::session::ModelSpec;
+use super::spec::ModelSpec;
 use crate::model::{Detector, RGB_MEAN, detect, input_tensor};
 use crate::protocol::run_passes;
 use crate::protocol::vote::bbox_vote;

@@ -4,6 +4,7 @@
 //!
 //! * [`infer`]: a detector over the val images, one prediction file per image, resumable;
 //! * [`session`]: [`EvalConfig`] and the run over several models (inference, then APs);
+//! * [`spec`]: the models a run is given, with the APs known for them;
 //! * [`report`]: the JSON report and the PR-curve PNG of such a run;
 //! * [`compare`]: how far two prediction folders are apart (parity with upstream's files);
 //! * [`wider_aps`]: the drift check's AP measurement.
@@ -12,7 +13,9 @@ pub mod compare;
 pub mod infer;
 pub mod report;
 pub mod session;
+pub mod spec;
 pub mod wider_aps;
 
-pub use session::{EvalConfig, EvalRun, ModelSpec};
+pub use session::{EvalConfig, EvalRun};
+pub use spec::{ModelSpec, ReferenceAp};
 pub use wider_aps::WiderAps;

@@ -30,32 +30,14 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use tch::Device;
 
-use super::session::{EvalConfig, EvalRun, ModelResult, ReferenceAp};
+use super::session::{EvalConfig, EvalRun, ModelResult};
+use super::spec::ReferenceAp;
 use bfpgm_core::fsutil::write_atomic;
-use bfpgm_core::report::plot::{LineChart, Series, save_charts};
+use bfpgm_core::report::chart::{LineChart, Series};
+use bfpgm_core::report::plot::save_charts;
 use bfpgm_core::wider::ap::Evaluation;
 use bfpgm_core::wider::gt::Setting;
 use bfpgm_core::zoo::{ApTriple, Arch};
-
-/// The measured APs of a model as a triple.
-pub fn ap_triple(evaluation: &Evaluation) -> ApTriple {
-    ApTriple {
-        easy: evaluation.ap(Setting::Easy),
-        medium: evaluation.ap(Setting::Medium),
-        hard: evaluation.ap(Setting::Hard),
-    }
-}
-
-/// The largest absolute difference between two AP triples.
-pub fn max_abs_diff(a: &ApTriple, b: &ApTriple) -> f64 {
-    [
-        (a.easy - b.easy).abs(),
-        (a.medium - b.medium).abs(),
-        (a.hard - b.hard).abs(),
-    ]
-    .into_iter()
-    .fold(0.0, f64::max)
-}
 
 #[derive(Serialize)]
 struct Report<'a> {
@@ -103,7 +85,7 @@ pub fn device_name(device: Device) -> String {
 }
 
 fn model_report(m: &ModelResult) -> ModelReport<'_> {
-    let ap = ap_triple(&m.evaluation);
+    let ap = m.evaluation.aps();
     ModelReport {
         name: &m.spec.name,
         arch: m.spec.arch,
@@ -121,7 +103,7 @@ fn model_report(m: &ModelResult) -> ModelReport<'_> {
             .map(|r: &ReferenceAp| ReferenceReport {
                 label: &r.label,
                 ap: r.ap,
-                max_abs_diff: max_abs_diff(&ap, &r.ap),
+                max_abs_diff: ap.max_abs_diff(&r.ap),
             })
             .collect(),
         evaluation: &m.evaluation,
@@ -163,6 +145,7 @@ pub fn pr_charts(run: &EvalRun) -> Vec<LineChart> {
                     Series {
                         name: format!("{} ({:.3})", m.spec.name, s.ap),
                         points: s.pr_curve.iter().map(|&[p, r]| (r, p)).collect(),
+                        markers: false,
                     }
                 })
                 .collect(),
@@ -179,7 +162,7 @@ pub fn write_pr_png(path: &Path, run: &EvalRun) -> Result<()> {
 mod tests {
     use super::*;
     use crate::eval::infer::{InferOutcome, StageTimes};
-    use crate::eval::session::ModelSpec;
+    use crate::eval::spec::ModelSpec;
     use bfpgm_core::wider::ap::{MissingPolicy, SettingResult};
     use std::path::PathBuf;
     use std::time::Duration;
@@ -309,5 +292,11 @@ mod tests {
         write_pr_png(&png, &run).unwrap();
         let img = bfpgm_core::imageio::read_image(&png).unwrap();
         assert_eq!(img.width, 3 * bfpgm_core::report::plot::PANEL.0);
+        assert!(img.height >= bfpgm_core::report::plot::PANEL.1);
+        for k in 0..2 {
+            let c = bfpgm_core::report::style::color(k);
+            let n = img.data.chunks(3).filter(|p| *p == [c.0, c.1, c.2]).count();
+            assert!(n > 300, "model {k}: {n} pixels of its colour");
+        }
     }
 }

@@ -15,37 +15,12 @@ use tch::Device;
 use super::infer::{
     InferOutcome, InferSettings, RunMarker, image_jobs, infer, interrupt_flag, read_job_predictions,
 };
-use super::report::ap_triple;
+use super::spec::ModelSpec;
 use bfpgm_core::progress::Progress;
 use bfpgm_core::wider::EvalSet;
 use bfpgm_core::wider::ap::{Evaluation, MissingPolicy, evaluate};
 use bfpgm_core::wider::gt::{GroundTruth, ValMatFiles};
-use bfpgm_core::zoo::{ApTriple, Arch};
-
-/// APs to print beside the measured ones, with where they come from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReferenceAp {
-    /// Short label for the table and the report, e.g. `upstream (mini)` or `published`.
-    pub label: String,
-    /// Easy, medium, hard.
-    pub ap: ApTriple,
-}
-
-/// One model to evaluate.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ModelSpec {
-    /// Zoo name, or the checkpoint's file stem; also the name of its predictions folder.
-    pub name: String,
-    /// The network.
-    pub arch: Arch,
-    /// The checkpoint file.
-    pub checkpoint: PathBuf,
-    /// Known APs of this model for the images being run (none for a checkpoint of one's own).
-    pub references: Vec<ReferenceAp>,
-    /// The stability band of its APs on these images (`zoo.yaml`'s `mini_ap_band`), where
-    /// measured: how far kernel settings alone move them.
-    pub band: Option<ApTriple>,
-}
+use bfpgm_core::zoo::ApTriple;
 
 /// The settings of an evaluation run.
 #[derive(Debug, Clone, PartialEq)]
@@ -175,5 +150,5 @@ pub fn measure(
         );
     }
     let model = result.models.first().context("no model was evaluated")?;
-    Ok(ap_triple(&model.evaluation))
+    Ok(model.evaluation.aps())
 }

@@ -12,7 +12,8 @@ use bfpgm_core::progress::Progress;
 use bfpgm_core::wider::EvalSet;
 use bfpgm_core::zoo::{ApTriple, Model, Zoo};
 
-use super::session::{self, ModelSpec};
+use super::session;
+use super::spec::ModelSpec;
 
 /// [`ApMeasure`] by `reproduce eval`'s inference and evaluation
 /// ([`session::measure`]). Its prediction files go to a temporary folder deleted

@@ -13,7 +13,7 @@
 
 use tch::Tensor;
 
-use super::layers::{BatchNorm2d, Conv2d, ConvInit, ConvSpec, Scope};
+use super::layers::{BatchNorm2d, Conv2d, ConvInit, ConvSpec, Scope, cat_trials, split_trials};
 use super::priors::ERESFD as ANCHORS;
 use super::{HeadOutput, MAXOUT_BG, run_heads};
 
@@ -136,10 +136,11 @@ impl Stage {
 /// five laterals, top-down fusion with learned weights, `itm` convs on levels 1–4 (§4.4).
 #[derive(Debug)]
 struct FullySepFpn {
-    /// `[2, 9]` fusion weights.
+    /// `[2, 9]` fusion weights (`[2K, 9]`: one pair of rows per fused trial).
     w1: Tensor,
     laterals: Vec<ConvBn>,
     itm: Vec<ConvBn>,
+    trials: i64,
 }
 
 impl FullySepFpn {
@@ -155,18 +156,29 @@ impl FullySepFpn {
         };
         let laterals = (0..5).map(|k| conv("laterals", k, 1)).collect();
         let itm = (0..4).map(|k| conv("itm", k, 3)).collect();
-        FullySepFpn { w1, laterals, itm }
+        FullySepFpn {
+            w1,
+            laterals,
+            itm,
+            trials: scope.trials(),
+        }
     }
 
     /// `[S0..S4]` → the six pyramid outputs `[T0, O1, O2, O3, O4, L4]`.
     fn forward_t(&self, s: &[Tensor], train: bool) -> Vec<Tensor> {
-        let wr = self.w1.relu();
-        let wn = &wr / (wr.sum_dim_intlist(0, false, None) + FUSION_EPS);
-        let column = |c: i64| (wn.get(0).get(c), wn.get(1).get(c));
+        let k = self.trials;
+        let wr = self.w1.relu().view([k, 2, 9]);
+        let wn = &wr / (wr.sum_dim_intlist(1, true, None) + FUSION_EPS);
+        // Column `c` of each trial's weights, shaped to scale that trial's channels.
+        let column = |c: i64| {
+            let row = |r: i64| wn.select(1, r).select(1, c).view([1, k, 1, 1, 1]);
+            (row(0), row(1))
+        };
         // (a·x + b·y) / ((a + b) + eps), with `y` resized to `x` by nearest neighbour when needed.
         let fuse = |x: &Tensor, y: &Tensor, c: i64| {
             let (a, b) = column(c);
-            (&a * x + &b * y) / ((&a + &b) + FUSION_EPS)
+            let (xs, ys) = (split_trials(x, k), split_trials(y, k));
+            ((&a * xs + &b * ys) / ((&a + &b) + FUSION_EPS)).reshape(x.size())
         };
         let td = |lat: &Tensor, target: &Tensor, c: i64| {
             let size = lat.size();
@@ -204,6 +216,7 @@ struct Cpm3Bn {
     branch1: ConvBn,
     branch2: [ConvBn; 2],
     branch3: [ConvBn; 2],
+    trials: i64,
 }
 
 impl Cpm3Bn {
@@ -221,6 +234,7 @@ impl Cpm3Bn {
                 cbr("res_branch3", [0, 1], c / 4, c / 4),
                 cbr("res_branch3", [3, 4], c / 4, c / 4),
             ],
+            trials: scope.trials(),
         }
     }
 
@@ -228,7 +242,7 @@ impl Cpm3Bn {
         let r1 = self.branch1.forward_t(x, train);
         let r2 = self.branch2[1].forward_t(&self.branch2[0].forward_t(&r1, train), train);
         let r3 = self.branch3[1].forward_t(&self.branch3[0].forward_t(&r2, train), train);
-        Tensor::cat(&[r1, r2, r3], 1)
+        cat_trials(&[r1, r2, r3], self.trials)
     }
 }
 
@@ -246,6 +260,7 @@ pub struct EResFD {
     fem: Vec<Cpm3Bn>,
     loc: Vec<Conv2d>,
     conf: Vec<Conv2d>,
+    trials: i64,
 }
 
 impl EResFD {
@@ -256,7 +271,7 @@ impl EResFD {
         let conv1 = ConvBn::new(
             &base.sub("conv1"),
             [0, 1],
-            ConvSpec::plain(3, cfg.stem, 5, 4),
+            ConvSpec::plain(3, cfg.stem, 5, 4).on_input(),
             false,
         );
         let conv2 = ConvBn::new(
@@ -306,6 +321,7 @@ impl EResFD {
             fem,
             loc,
             conf,
+            trials: scope.trials(),
         }
     }
 
@@ -334,11 +350,18 @@ impl EResFD {
             .collect()
     }
 
-    /// Raw head outputs for `x` `[B, 3, H, W]`: loc `[B, P, 4]` and conf logits `[B, P, 2]` after
-    /// the level-0 background max-out, anchors in order level, row, column (§4.6).
+    /// Raw head outputs for `x` `[B, 3, H, W]`: loc `[K·B, P, 4]` and conf logits `[K·B, P, 2]`
+    /// of the `K` fused trials after the level-0 background max-out, anchors in order level,
+    /// row, column (§4.6).
     pub fn forward_t(&self, x: &Tensor, train: bool) -> HeadOutput {
         // The ReLU is a no-op on the non-negative FEM output, kept for op parity (§4.6).
-        run_heads(&self.features_t(x, train), &self.loc, &self.conf, true)
+        run_heads(
+            &self.features_t(x, train),
+            &self.loc,
+            &self.conf,
+            true,
+            self.trials,
+        )
     }
 }
 

@@ -35,7 +35,7 @@ impl Cbp {
         Cbp {
             conv: Conv2d::new(
                 &scope.sub(0),
-                ConvSpec::plain(3, CHANNELS, 3, 2),
+                ConvSpec::plain(3, CHANNELS, 3, 2).on_input(),
                 ConvInit::XavierUniform,
             ),
             bn: BatchNorm2d::new(&scope.sub(1), CHANNELS, 1.0),
@@ -157,6 +157,7 @@ pub struct Extd {
     upfeat: Vec<UpFeat>,
     loc: Vec<Conv2d>,
     conf: Vec<Conv2d>,
+    trials: i64,
 }
 
 impl Extd {
@@ -192,6 +193,7 @@ impl Extd {
             upfeat,
             loc,
             conf,
+            trials: scope.trials(),
         }
     }
 
@@ -219,9 +221,16 @@ impl Extd {
         levels
     }
 
-    /// Raw head outputs for `x` `[B, 3, H, W]`: loc `[B, P, 4]` and conf logits `[B, P, 2]` after
-    /// the level-0 background max-out (no ReLU before the heads, unlike EResFD).
+    /// Raw head outputs for `x` `[B, 3, H, W]`: loc `[K·B, P, 4]` and conf logits `[K·B, P, 2]`
+    /// of the `K` fused trials after the level-0 background max-out (no ReLU before the heads,
+    /// unlike EResFD).
     pub fn forward_t(&self, x: &Tensor, train: bool) -> HeadOutput {
-        run_heads(&self.features_t(x, train), &self.loc, &self.conf, false)
+        run_heads(
+            &self.features_t(x, train),
+            &self.loc,
+            &self.conf,
+            false,
+            self.trials,
+        )
     }
 }

@@ -7,23 +7,41 @@
 //! The forward passes call exactly the ATen ops of `eresfd.md` §10 (`conv2d`, `batch_norm` with
 //! eps 1e-5 and momentum 0.1, `prelu`), so with the same libtorch the results are bit-identical
 //! to upstream's. BatchNorm is never folded into the convolution.
+//!
+//! **Fused trials.** A scope can stack `trials` independent copies of a network into one wider
+//! network (horizontal fusion, as HFTA does): every variable's leading dimension is multiplied by
+//! `trials` (trial `k` owns rows `k·n .. (k+1)·n`), convolutions multiply their `groups` by
+//! `trials` so each trial's filters read only its own channels, and activations carry the trials
+//! side by side along channels (`[B, K·C, H, W]`, trial-major). Per-channel layers (BatchNorm,
+//! ReLU, resizing, residual sums) need nothing more; the few ops that mix channels or use one
+//! scalar for a whole tensor (concatenation, the FPN's fusion weights, PReLU's shared slope, the
+//! heads' flattening) go per trial through [`split_trials`] and [`cat_trials`]. With one trial
+//! every op and value is the unfused one.
 
 use std::cell::RefCell;
 
 use tch::nn::{Init, Path};
 use tch::{Kind, Tensor};
 
-/// A variable-store path that records the creation order of the variables below it.
+/// A variable-store path that records the creation order of the variables below it, and how
+/// many fused trials its variables hold (see the module docs).
 #[derive(Clone)]
 pub struct Scope<'a> {
     path: Path<'a>,
     order: &'a RefCell<Vec<String>>,
+    trials: i64,
 }
 
 impl<'a> Scope<'a> {
-    /// The root scope of a variable store; `order` receives every full variable name.
-    pub fn new(path: Path<'a>, order: &'a RefCell<Vec<String>>) -> Scope<'a> {
-        Scope { path, order }
+    /// The root scope of a variable store; `order` receives every full variable name, and every
+    /// variable holds `trials` stacked copies (1: an ordinary network).
+    pub fn new(path: Path<'a>, order: &'a RefCell<Vec<String>>, trials: i64) -> Scope<'a> {
+        assert!(trials >= 1, "a network holds at least one trial");
+        Scope {
+            path,
+            order,
+            trials,
+        }
     }
 
     /// A child scope (`parent.name`).
@@ -31,24 +49,63 @@ impl<'a> Scope<'a> {
         Scope {
             path: self.path.sub(name.to_string()),
             order: self.order,
+            trials: self.trials,
         }
     }
 
-    /// A trainable float32 parameter.
+    /// The number of fused trials.
+    pub fn trials(&self) -> i64 {
+        self.trials
+    }
+
+    /// A trainable float32 parameter of one trial's shape `dims`, stacked `trials` times along
+    /// its first dimension.
     pub fn param(&self, name: &str, dims: &[i64], init: Init) -> Tensor {
-        let t = self.path.var(name, dims, init);
+        let mut dims = dims.to_vec();
+        dims[0] *= self.trials;
+        let t = self.path.var(name, &dims, init);
         self.order.borrow_mut().push(self.path.path(name));
         t
     }
 
-    /// A buffer: saved in the state dict, never trained.
+    /// A buffer: saved in the state dict, never trained. One trial's `value`, stacked like a
+    /// parameter; a scalar (BatchNorm's batch counter) is one value shared by all trials, which
+    /// count the same batches.
     pub fn buffer(&self, name: &str, value: Tensor) -> Tensor {
+        let value = if value.dim() > 0 && self.trials > 1 {
+            let mut reps = vec![1; value.dim()];
+            reps[0] = self.trials;
+            value.repeat(reps)
+        } else {
+            value
+        };
         let t = self
             .path
             .add(name, value.to_device(self.path.device()), false);
         self.order.borrow_mut().push(self.path.path(name));
         t
     }
+}
+
+/// `[B, K·C, H, W]` activations of `trials` fused trials as `[B, K, C, H, W]` (a view).
+pub(crate) fn split_trials(x: &Tensor, trials: i64) -> Tensor {
+    let s = x.size();
+    x.view([s[0], trials, s[1] / trials, s[2], s[3]])
+}
+
+/// `torch.cat(parts, 1)` for each of `trials` fused trials, the results side by side again:
+/// trial `k`'s channels of every part, then trial `k + 1`'s. One `cat`, the unfused one for a
+/// single trial.
+pub(crate) fn cat_trials(parts: &[Tensor], trials: i64) -> Tensor {
+    let pieces: Vec<Tensor> = (0..trials)
+        .flat_map(|k| {
+            parts.iter().map(move |p| {
+                let c = p.size()[1] / trials;
+                p.narrow(1, k * c, c)
+            })
+        })
+        .collect();
+    Tensor::cat(&pieces, 1)
 }
 
 /// How a convolution's weights start before training (or before a checkpoint overwrites them).
@@ -65,9 +122,9 @@ pub enum ConvInit {
 /// `nn.Conv2d` with zero padding `k / 2`, dilation 1 (every conv of both models).
 #[derive(Debug)]
 pub struct Conv2d {
-    /// `[out, in / groups, k, k]`.
+    /// `[K·out, in / groups, k, k]` for `K` fused trials.
     pub weight: Tensor,
-    /// `[out]`, when the layer has a bias.
+    /// `[K·out]`, when the layer has a bias.
     pub bias: Option<Tensor>,
     stride: i64,
     padding: i64,
@@ -89,6 +146,10 @@ pub struct ConvSpec {
     pub groups: i64,
     /// Whether the layer has a bias.
     pub bias: bool,
+    /// Whether it reads the network's input image. Fused trials share that input, so their
+    /// stacked filters all read its three channels: the image is not repeated and `groups` is
+    /// not multiplied (the same arithmetic per filter as repeating it with `groups · K`).
+    pub input: bool,
 }
 
 impl ConvSpec {
@@ -101,6 +162,7 @@ impl ConvSpec {
             stride,
             groups: 1,
             bias: false,
+            input: false,
         }
     }
 
@@ -113,6 +175,14 @@ impl ConvSpec {
     pub const fn depthwise(self) -> ConvSpec {
         ConvSpec {
             groups: self.cin,
+            ..self
+        }
+    }
+
+    /// The same convolution, reading the network input (see [`ConvSpec::input`]).
+    pub const fn on_input(self) -> ConvSpec {
+        ConvSpec {
+            input: true,
             ..self
         }
     }
@@ -161,7 +231,11 @@ impl Conv2d {
             bias,
             stride: spec.stride,
             padding: spec.k / 2,
-            groups: spec.groups,
+            groups: if spec.input {
+                spec.groups
+            } else {
+                spec.groups * scope.trials()
+            },
         }
     }
 
@@ -247,7 +321,7 @@ impl BatchNorm2d {
 /// `nn.PReLU()` with one shared slope (initially 0.25).
 #[derive(Debug)]
 pub struct PRelu {
-    /// The slope, shape `[1]`.
+    /// The slope, shape `[1]`; one per trial, `[K]`, for `K` fused trials.
     pub weight: Tensor,
 }
 
@@ -259,8 +333,14 @@ impl PRelu {
         }
     }
 
-    /// `F.prelu`.
+    /// `F.prelu`; fused trials each apply their own slope to their channels.
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        x.prelu(&self.weight)
+        let trials = self.weight.size()[0];
+        if trials == 1 {
+            x.prelu(&self.weight)
+        } else {
+            let per_channel = x.size()[1] / trials;
+            x.prelu(&self.weight.repeat_interleave_self_int(per_channel, 0, None))
+        }
     }
 }

@@ -4,6 +4,8 @@
 //!   state-dict keys; [`layers`]: the conv / BatchNorm / PReLU pieces they are built from.
 //! * [`priors`]: anchor configuration (the one home of steps and sizes) and prior boxes.
 //! * [`detect`]: decoding, softmax, threshold, NMS and caps.
+//! * [`fused`]: several copies of one detector trained as one wider network (the Bayesian
+//!   optimisation's trials), and each copy taken back out.
 //! * [`Detector`]: what the rest of the crate uses — build or [`Detector::load`] a model of an
 //!   [`Arch`], run [`Detector::forward_t`] (raw loc / conf / priors, for training and tests) or
 //!   [`Detector::detect`] (upstream's `Detect` rows), and save it as an upstream-loadable
@@ -18,6 +20,7 @@
 pub mod detect;
 pub mod eresfd;
 pub mod extd;
+pub mod fused;
 pub mod layers;
 pub mod priors;
 
@@ -60,23 +63,25 @@ pub fn input_tensor(image: &RgbImage) -> Tensor {
     Tensor::from_slice(&chw).view([1, 3, h as i64, w as i64])
 }
 
-/// The heads' outputs before priors are attached.
+/// The heads' outputs before priors are attached. A network of `K` fused trials gives `K·B`
+/// rows, trial-major: trial `k`'s predictions for the batch are rows `k·B .. (k+1)·B`.
 #[derive(Debug)]
 pub struct HeadOutput {
-    /// `[B, P, 4]` regression offsets.
+    /// `[K·B, P, 4]` regression offsets.
     pub loc: Tensor,
-    /// `[B, P, 2]` (background, face) logits.
+    /// `[K·B, P, 2]` (background, face) logits.
     pub conf: Tensor,
     /// `(h_k, w_k)` of each level, as the network produced them.
     pub grids: Vec<(i64, i64)>,
 }
 
 /// Upstream's train-phase output `(loc, conf, priors)`: what training and parity tests need.
+/// Fused trials give `K·B` rows, trial-major, as [`HeadOutput`].
 #[derive(Debug)]
 pub struct RawOutput {
-    /// `[B, P, 4]` regression offsets `(dx, dy, dw, dh)`.
+    /// `[K·B, P, 4]` regression offsets `(dx, dy, dw, dh)`.
     pub loc: Tensor,
-    /// `[B, P, 2]` (background, face) logits, after the level-0 background max-out.
+    /// `[K·B, P, 2]` (background, face) logits, after the level-0 background max-out.
     pub conf: Tensor,
     /// `[P, 4]` priors `(cx, cy, w, h)`, normalised, on the model's device.
     pub priors: Tensor,
@@ -85,11 +90,13 @@ pub struct RawOutput {
 /// Applies the loc and conf heads to each level and flattens them upstream's way: NHWC, levels
 /// concatenated, anchor `offset_k + i·w_k + j` (`eresfd.md` §4.6). `relu_first` is EResFD's
 /// `F.relu` before the heads; level 0's conf has `MAXOUT_BG` background channels max-pooled.
+/// The `trials` fused trials' channels are separated here into trial-major rows.
 pub(crate) fn run_heads(
     features: &[Tensor],
     loc: &[Conv2d],
     conf: &[Conv2d],
     relu_first: bool,
+    trials: i64,
 ) -> HeadOutput {
     let mut locs = Vec::with_capacity(features.len());
     let mut confs = Vec::with_capacity(features.len());
@@ -101,25 +108,31 @@ pub(crate) fn run_heads(
         } else {
             f.shallow_clone()
         };
-        let l = loc[k].forward(&a);
-        let mut c = conf[k].forward(&a);
+        // [B, K, channels, H, W]: each trial's head channels.
+        let l = layers::split_trials(&loc[k].forward(&a), trials);
+        let mut c = layers::split_trials(&conf[k].forward(&a), trials);
         if k == 0 {
             c = Tensor::cat(
                 &[
-                    c.narrow(1, 0, MAXOUT_BG).amax([1], true),
-                    c.narrow(1, MAXOUT_BG, 1),
+                    c.narrow(2, 0, MAXOUT_BG).amax([2], true),
+                    c.narrow(2, MAXOUT_BG, 1),
                 ],
-                1,
+                2,
             );
         }
         let size = l.size();
-        grids.push((size[2], size[3]));
-        locs.push(l.permute([0, 2, 3, 1]).contiguous().view([batch, -1]));
-        confs.push(c.permute([0, 2, 3, 1]).contiguous().view([batch, -1]));
+        grids.push((size[3], size[4]));
+        let rows = |t: Tensor| {
+            t.permute([1, 0, 3, 4, 2])
+                .contiguous()
+                .view([trials, batch, -1])
+        };
+        locs.push(rows(l));
+        confs.push(rows(c));
     }
     HeadOutput {
-        loc: Tensor::cat(&locs, 1).view([batch, -1, 4]),
-        conf: Tensor::cat(&confs, 1).view([batch, -1, 2]),
+        loc: Tensor::cat(&locs, 2).view([trials * batch, -1, 4]),
+        conf: Tensor::cat(&confs, 2).view([trials * batch, -1, 2]),
         grids,
     }
 }
@@ -139,15 +152,23 @@ pub struct Detector {
     net: Network,
     /// Canonical keys in upstream's `state_dict()` order.
     keys: Vec<String>,
+    /// Trials fused into this network (1: an ordinary detector; see [`fused`]).
+    trials: i64,
 }
 
 impl Detector {
     /// A detector with upstream's training initialisation, ready to train.
     pub fn new(arch: Arch, device: Device) -> Detector {
+        Detector::with_trials(arch, device, 1)
+    }
+
+    /// `trials` detectors fused into one network (see [`fused`]), each with upstream's training
+    /// initialisation.
+    pub fn with_trials(arch: Arch, device: Device, trials: i64) -> Detector {
         let vs = nn::VarStore::new(device);
         let order = RefCell::new(Vec::new());
         let net = {
-            let scope = Scope::new(vs.root(), &order);
+            let scope = Scope::new(vs.root(), &order, trials);
             match arch {
                 Arch::Eresfd => {
                     Network::Eresfd(Box::new(eresfd::EResFD::new(&scope, &eresfd::CONFIG)))
@@ -160,6 +181,7 @@ impl Detector {
             vs,
             net,
             keys: order.into_inner(),
+            trials,
         }
     }
 
@@ -194,8 +216,13 @@ impl Detector {
 
     /// The weights as upstream's `state_dict()`: canonical keys in registration order and, for
     /// EResFD, every alias key sharing its canonical twin's tensor (920 keys), so upstream's
-    /// strict `load_state_dict` accepts a file written from it. Tensors are CPU copies.
+    /// strict `load_state_dict` accepts a file written from it. Tensors are CPU copies. A fused
+    /// detector has no upstream form: take one of its trials ([`Detector::trial`]) first.
     pub fn state_dict(&self) -> StateDict {
+        assert_eq!(
+            self.trials, 1,
+            "the state dict of a fused detector: take one trial first"
+        );
         let vars = self.vs.variables();
         let mut entries: Vec<(String, Option<&str>)> = Vec::new();
         for key in &self.keys {
@@ -227,6 +254,7 @@ impl Detector {
 
     /// The network's raw output for a batch `x` `[B, 3, H, W]` with priors for its `H × W`;
     /// `train` selects BatchNorm's training mode (batch statistics, running-statistics updates).
+    /// Fused trials give `K·B` rows ([`RawOutput`]).
     pub fn forward_t(&self, x: &Tensor, train: bool) -> RawOutput {
         let heads = self.heads_t(x, train);
         let size = x.size();
@@ -285,6 +313,11 @@ impl Detector {
     /// The architecture.
     pub fn arch(&self) -> Arch {
         self.arch
+    }
+
+    /// The number of trials fused into this network (1 for an ordinary detector).
+    pub fn trials(&self) -> i64 {
+        self.trials
     }
 
     /// The anchor configuration its priors use.

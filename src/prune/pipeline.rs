@@ -34,7 +34,8 @@ use super::bayes::search::changed_keys;
 use super::finetune::{FINETUNE_SETTINGS, FinetuneConfig, run_finetune};
 use super::search::{BoConfig, BoOptions, BoOutcome, OPTIMAL_RATES, OptimalRates, run_bo};
 use super::sfp::{SFP_SETTINGS, SfpConfig, run_sfp};
-use crate::eval::session::{ModelSpec, measure};
+use crate::eval::session::measure;
+use crate::eval::spec::ModelSpec;
 use crate::train::state::{BEST, RunDir};
 use crate::train::{NoHook, RunOptions, TrainConfig};
 use bfpgm_core::progress::Progress;
@@ -71,6 +72,50 @@ pub struct PipelineConfig {
     /// Where and on what the new model's APs are measured, if at all.
     pub eval: Option<EvalSet>,
 }
+
+/// The `--quick` smoke-run profile: every stage at a size a laptop runs in minutes, on the mini
+/// WIDER set. A full run needs no profile: each stage's `upstream` constructor holds upstream's
+/// numbers (pre-training 300/600 epochs, search 60 + 940 trials, SFP 200/250, fine-tuning 10).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quick {
+    /// The WIDER root under the data folder.
+    pub wider: &'static str,
+    /// Training images per epoch.
+    pub max_images: usize,
+    /// Validation images per epoch.
+    pub max_val_images: usize,
+    /// Side of the square network input.
+    pub input_size: usize,
+    /// Batch size of pre-training, the search and SFP.
+    pub batch: usize,
+    /// Batch size of fine-tuning.
+    pub finetune_batch: usize,
+    /// Pre-training epochs.
+    pub pretrain_epochs: u32,
+    /// SFP epochs.
+    pub sfp_epochs: u32,
+    /// Fine-tuning epochs.
+    pub finetune_epochs: u32,
+    /// Random points after the probe.
+    pub n_init: usize,
+    /// GP-guided trials.
+    pub n_iter: usize,
+}
+
+/// The one quick profile.
+pub const QUICK: Quick = Quick {
+    wider: "WIDER-mini",
+    max_images: 16,
+    max_val_images: 4,
+    input_size: 256,
+    batch: 8,
+    finetune_batch: 4,
+    pretrain_epochs: 1,
+    sfp_epochs: 2,
+    finetune_epochs: 2,
+    n_init: 3,
+    n_iter: 1,
+};
 
 /// How the stages execute.
 #[derive(Debug, Clone, PartialEq)]

@@ -18,6 +18,13 @@
 //! augmentation from `(seed, trial number)`, so a trial re-run after an interruption is the same
 //! trial. Trials run one per device in parallel ([`bayes::search::run`]).
 //!
+//! **Fused trials** ([`BoConfig::fuse`] = K): the trials that train (those in band; the others
+//! are settled by [`Objective::screen`] first) go to a device K at a time, their pruned copies
+//! fused into one network (`model::fused`) that trains one epoch and validates as one. The
+//! trials of a group see the same batches: the shuffle and augmentation of the group's first
+//! trial number (common random numbers). Each keeps its own weights, pruning, loss terms, hard
+//! negatives and optimiser moments, so its result is what it would be alone on those batches.
+//!
 //! The search folder holds the search state, `optimization_results.csv` and `optimization.png`,
 //! and when the budget is spent, [`OPTIMAL_RATES`]: the winner as [`OptimalRates`], which SFP and
 //! fine-tuning read (upstream's `optimal_pruning_rates.pkl` and `pruning_groups.yaml`).
@@ -131,6 +138,21 @@ pub struct BoConfig {
     pub train_fraction: f64,
     /// The one-epoch training of a trial.
     pub inner: InnerTraining,
+    /// Trials trained together as one fused network, on the same batches (1: one at a time,
+    /// each on its own batches, as upstream).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub fuse: usize,
+}
+
+/// The default of [`BoConfig::fuse`] (a search saved before fusion existed has none).
+fn one() -> usize {
+    1
+}
+
+/// Leaves [`BoConfig::fuse`] out of an unfused search's state, which then stays readable by, and
+/// identical to, one saved before fusion existed.
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 impl BoConfig {
@@ -150,6 +172,7 @@ impl BoConfig {
             max_images: None,
             train_fraction: 0.8,
             inner: InnerTraining::upstream(arch),
+            fuse: 1,
         }
     }
 
@@ -186,6 +209,7 @@ impl BoConfig {
             self.inner.batch_size > 0 && self.inner.val_batch_size > 0,
             "batch sizes must be at least 1"
         );
+        ensure!(self.fuse >= 1, "at least one trial per network (--fuse)");
         ensure!(
             self.inner.augment.size >= 32,
             "input size {} is too small: the detectors need at least 32 pixels per side",
@@ -376,14 +400,15 @@ pub fn run_bo(
     if !resume {
         progress.note(&format!(
             "search: target {:.1} %, {} trials (probe + {} random + {} guided), {} training / {} \
-             validation images, {} worker(s)",
+             validation images, {} worker(s), up to {} trial(s) per network",
             100.0 * cfg.target,
             cfg.settings().total(),
             cfg.n_init,
             cfg.n_iter,
             train.len(),
             val.len(),
-            opts.devices.len()
+            opts.devices.len(),
+            cfg.fuse
         ));
     }
     let trials = Trials {
@@ -429,7 +454,7 @@ pub fn run_bo(
     }
 }
 
-/// The objective of a search: one trial per call (module docs).
+/// The objective of a search: one group of trials per call (module docs).
 struct Trials<'a> {
     cfg: &'a BoConfig,
     devices: &'a [Device],
@@ -439,11 +464,66 @@ struct Trials<'a> {
     progress: &'a dyn Progress,
 }
 
+/// A trial's pruned copy of the pre-trained model and its whole-model sparsity.
+struct Pruned {
+    detector: Detector,
+    sparsity: f64,
+}
+
 impl Objective for Trials<'_> {
-    fn evaluate(&self, worker: usize, iter: usize, x: &[f64]) -> Result<Outcome> {
+    fn group_size(&self) -> usize {
+        self.cfg.fuse
+    }
+
+    /// A point out of the sparsity band is not trained: its outcome is known once it is pruned.
+    fn screen(&self, _iter: usize, x: &[f64]) -> Result<Option<Outcome>> {
+        let started = Instant::now();
+        let pruned = self.prune(x)?;
+        Ok(self
+            .cfg
+            .penalty
+            .skips_training(self.cfg.target, pruned.sparsity)
+            .then(|| self.outcome(None, pruned.sparsity, started, Device::Cpu)))
+    }
+
+    fn evaluate(&self, worker: usize, group: &[(usize, Vec<f64>)]) -> Result<Vec<Outcome>> {
         let started = Instant::now();
         let cfg = self.cfg;
         let device = self.devices[worker];
+        let mut pruned = Vec::with_capacity(group.len());
+        for (_, x) in group {
+            pruned.push(self.prune(x)?);
+        }
+        let sparsity: Vec<f64> = pruned.iter().map(|p| p.sparsity).collect();
+        let trained: Vec<Detector> = pruned
+            .into_iter()
+            .filter(|p| !cfg.penalty.skips_training(cfg.target, p.sparsity))
+            .map(|p| p.detector)
+            .collect();
+        let mut losses = if trained.is_empty() {
+            Vec::new()
+        } else {
+            self.train_and_validate(&trained, device, group)?
+        }
+        .into_iter();
+        let share = group.len() as f64;
+        Ok(sparsity
+            .into_iter()
+            .map(|s| {
+                let val_loss = (!cfg.penalty.skips_training(cfg.target, s))
+                    .then(|| losses.next().expect("one loss per trained trial"));
+                let mut o = self.outcome(val_loss, s, started, device);
+                o.seconds /= share;
+                o
+            })
+            .collect())
+    }
+}
+
+impl Trials<'_> {
+    /// A fresh copy of the pre-trained model, FPGM-pruned at the rates `x`.
+    fn prune(&self, x: &[f64]) -> Result<Pruned> {
+        let cfg = self.cfg;
         let mut detector = Detector::load(cfg.arch, &cfg.pretrained, Device::Cpu)?;
         let plan = PrunePlan {
             grouping: cfg.grouping,
@@ -454,30 +534,44 @@ impl Objective for Trials<'_> {
         };
         prune(&mut detector, &plan)?;
         let sparsity = calc_sparsity(&detector).percent() / 100.0;
-        let penalty = cfg.penalty.penalty(cfg.target, sparsity);
-        let val_loss = if cfg.penalty.skips_training(cfg.target, sparsity) {
-            None
-        } else {
-            Some(self.train_and_validate(detector, device, iter as u64)?)
-        };
-        Ok(Outcome {
+        Ok(Pruned { detector, sparsity })
+    }
+
+    /// The outcome of a trial with validation loss `val_loss` (`None`: not trained) whose work
+    /// began at `started`.
+    fn outcome(
+        &self,
+        val_loss: Option<f64>,
+        sparsity: f64,
+        started: Instant,
+        device: Device,
+    ) -> Outcome {
+        let cfg = self.cfg;
+        Outcome {
             objective: cfg.penalty.objective(val_loss, cfg.target, sparsity),
             val_loss,
-            penalty,
+            penalty: cfg.penalty.penalty(cfg.target, sparsity),
             sparsity,
             seconds: started.elapsed().as_secs_f64(),
             device: device_name(device),
-        })
+        }
     }
-}
 
-impl Trials<'_> {
     /// One epoch on the training split with a new optimiser, then the validation loss on the
-    /// other split (both augmented), as upstream's `obj_fn` does.
-    fn train_and_validate(&self, detector: Detector, device: Device, trial: u64) -> Result<f64> {
+    /// other split (both augmented), as upstream's `obj_fn` does, for the pruned copies
+    /// `detectors` of `group`'s trials at once, fused into one network; one loss per copy. The
+    /// batches are those of the group's first trial.
+    fn train_and_validate(
+        &self,
+        detectors: &[Detector],
+        device: Device,
+        group: &[(usize, Vec<f64>)],
+    ) -> Result<Vec<f64>> {
         let cfg = self.cfg;
         let seed = cfg.seed as u64;
-        let mut trainer = Trainer::new(detector, cfg.inner.optimizer, DeviceOptions::on(device));
+        let stream = group[0].0 as u64;
+        let fused = Detector::fuse(detectors)?;
+        let mut trainer = Trainer::new(fused, cfg.inner.optimizer, DeviceOptions::on(device));
         let loader_cfg = |batch_size| LoaderConfig {
             batch_size,
             workers: self.loader_workers,
@@ -488,20 +582,29 @@ impl Trials<'_> {
         let mode = Mode::Train(cfg.inner.augment.clone());
         let loader = Loader::start(
             self.train.clone(),
-            shuffled(self.train.len(), seed, trial),
+            shuffled(self.train.len(), seed, stream),
             mode.clone(),
             seed,
-            trial,
+            stream,
             loader_cfg(cfg.inner.batch_size),
         );
         let lr = cfg.inner.optimizer.lr;
+        let label = match group {
+            [(iter, _)] => format!("trial {}", iter + 1),
+            _ => format!(
+                "trials {}-{} ({} fused)",
+                group[0].0 + 1,
+                group[group.len() - 1].0 + 1,
+                detectors.len()
+            ),
+        };
         let mut task = self.progress.task(
-            &format!("trial {}", trial + 1),
+            &label,
             Unit::Items,
             Some((self.train.len() + self.val.len()) as u64),
         );
         trainer
-            .train_epoch(loader, &|_| lr, true, 50, &mut |s| {
+            .train_epoch_trials(loader, &|_| lr, true, 50, &mut |s| {
                 task.add(s.images as u64);
                 Ok(())
             })
@@ -511,12 +614,12 @@ impl Trials<'_> {
             (0..self.val.len()).collect(),
             mode,
             seed,
-            VAL_STREAM_OFFSET + trial,
+            VAL_STREAM_OFFSET + stream,
             loader_cfg(cfg.inner.val_batch_size),
         );
-        let val = trainer.validate(loader, &mut |n| task.add(n as u64))?;
+        let val = trainer.validate_trials(loader, &mut |n| task.add(n as u64))?;
         task.finish("");
-        Ok(val.total())
+        Ok(val.iter().map(|v| v.total()).collect())
     }
 }
 

@@ -16,7 +16,8 @@ use anyhow::{Context, Result};
 
 use super::state::EpochRecord;
 use bfpgm_core::fsutil::write_atomic;
-use bfpgm_core::report::plot::{LineChart, Series, save_charts};
+use bfpgm_core::report::chart::{LineChart, Series};
+use bfpgm_core::report::plot::save_charts;
 
 /// The append-only event log of a run.
 pub struct EventLog {
@@ -97,6 +98,7 @@ pub fn write_reports(dir: &Path, history: &[EpochRecord]) -> Result<()> {
             .iter()
             .flat_map(|r| r.curve.iter().map(|&(i, l)| (i as f64, l)))
             .collect(),
+        markers: false,
     };
     let per_epoch = |name: &str, pick: &dyn Fn(&EpochRecord) -> Option<f64>| Series {
         name: name.into(),
@@ -104,6 +106,7 @@ pub fn write_reports(dir: &Path, history: &[EpochRecord]) -> Result<()> {
             .iter()
             .filter_map(|r| pick(r).map(|v| (r.epoch as f64, v)))
             .collect(),
+        markers: true,
     };
     let mut epoch_series = vec![per_epoch("train", &|r| Some(r.train.total()))];
     if history.iter().any(|r| r.val.is_some()) {
@@ -166,8 +169,15 @@ mod tests {
     fn reports_are_written_and_the_event_log_appends() {
         let dir = tempfile::tempdir().unwrap();
         write_reports(dir.path(), &[record(0, true), record(1, true)]).unwrap();
-        let png = std::fs::read(dir.path().join("loss.png")).unwrap();
-        assert!(png.starts_with(b"\x89PNG"));
+        // Two panels (per step, per epoch); the train and validation curves in their colours.
+        let img = bfpgm_core::imageio::read_image(&dir.path().join("loss.png")).unwrap();
+        assert_eq!(img.width, 2 * bfpgm_core::report::plot::PANEL.0);
+        assert!(img.height >= bfpgm_core::report::plot::PANEL.1);
+        for k in 0..2 {
+            let c = bfpgm_core::report::style::color(k);
+            let n = img.data.chunks(3).filter(|p| *p == [c.0, c.1, c.2]).count();
+            assert!(n > 300, "series {k}: {n} pixels of its colour");
+        }
         let path = dir.path().join("log.jsonl");
         EventLog::open(&path)
             .unwrap()

@@ -3,6 +3,10 @@
 //! negatives (3 per positive, per image; an image without positives gets none), both summed and
 //! divided by the batch's positive count (the batch size when there is none). Upstream returns
 //! the two terms separately and trains on their sum; so do we.
+//!
+//! Fused trials (`model::fused`) predict `K` rows per image; each trial gets its own two terms,
+//! with its own hard negatives, against the one matching of the batch (the priors and the
+//! boxes are the same for every trial, so the matching and the normaliser are too).
 
 use tch::{Kind, Reduction, Tensor};
 
@@ -11,57 +15,67 @@ use super::matching::Matched;
 /// `cfg.NEG_POS_RATIOS`: hard negatives per positive.
 pub const NEG_POS_RATIO: i64 = 3;
 
-/// The two terms of the loss, as float32 scalars on the device.
+/// The two terms of the loss of each trial, as float32 `[K]` on the device (`[1]` for an
+/// ordinary detector).
 #[derive(Debug)]
 pub struct Loss {
-    /// `L_loc / N`.
+    /// `L_loc / N` per trial.
     pub loc: Tensor,
-    /// `L_conf / N`.
+    /// `L_conf / N` per trial.
     pub conf: Tensor,
 }
 
 impl Loss {
-    /// `L_loc + L_conf`, what upstream back-propagates (α = 1).
+    /// `L_loc + L_conf` per trial, what upstream back-propagates (α = 1).
     pub fn total(&self) -> Tensor {
         &self.loc + &self.conf
     }
 }
 
-/// Per-prior cross-entropy `logsumexp(conf) − conf[target]` of `[B, P, 2]` logits, `[B, P]`.
+/// Per-prior cross-entropy `logsumexp(conf) − conf[target]` of `[K, B, P, 2]` logits against
+/// `[B, P]` targets, `[K, B, P]`.
 fn cross_entropy(conf: &Tensor, target: &Tensor) -> Tensor {
-    conf.logsumexp([2], false) - conf.gather(2, &target.unsqueeze(2), false).squeeze_dim(2)
+    let index = target.unsqueeze(0).unsqueeze(3).expand(
+        [conf.size()[0], target.size()[0], target.size()[1], 1],
+        false,
+    );
+    conf.logsumexp([3], false) - conf.gather(3, &index, false).squeeze_dim(3)
 }
 
-/// The loss of predictions `loc` `[B, P, 4]` and `conf` `[B, P, 2]` against matched targets.
+/// The loss of predictions `loc` `[K·B, P, 4]` and `conf` `[K·B, P, 2]` of `K` trials
+/// (trial-major rows, `K = 1` for an ordinary detector) against the batch's `B` matched images.
 pub fn multibox(loc: &Tensor, conf: &Tensor, matched: &Matched) -> Loss {
-    let loc = loc.to_kind(Kind::Float);
-    let conf = conf.to_kind(Kind::Float);
     let pos = &matched.positive;
     let (b, p) = (pos.size()[0], pos.size()[1]);
+    let k = loc.size()[0] / b;
+    let loc = loc.to_kind(Kind::Float).view([k, b, p, 4]);
+    let conf = conf.to_kind(Kind::Float).view([k, b, p, 2]);
     let neg_mask = pos.logical_not();
+    let per_trial = |t: &Tensor| {
+        let dims: Vec<i64> = (1..t.dim() as i64).collect();
+        t.sum_dim_intlist(dims.as_slice(), false, Kind::Float)
+    };
 
     // Regression on positives only; elsewhere the difference is zero (and so is its gradient).
     let diff = (&loc - &matched.loc).masked_fill(&neg_mask.unsqueeze(2), 0.0);
-    let loss_loc = diff.smooth_l1_loss(&Tensor::zeros_like(&diff), Reduction::Sum, 1.0);
+    let loss_loc =
+        per_trial(&diff.smooth_l1_loss(&Tensor::zeros_like(&diff), Reduction::None, 1.0));
 
-    // Hard negative mining on the per-prior confidence loss, positives set to 0.
+    // Hard negative mining on the per-prior confidence loss, positives set to 0, per trial
+    // and image.
     let target = pos.to_kind(Kind::Int64);
     let ce = cross_entropy(&conf, &target);
     let mining = ce.detach().masked_fill(pos, 0.0);
-    let order = mining.argsort_stable(true, 1, true);
-    let rank = Tensor::zeros([b, p], (Kind::Int64, loc.device())).scatter(
-        1,
+    let order = mining.argsort_stable(true, 2, true);
+    let rank = Tensor::zeros([k, b, p], (Kind::Int64, loc.device())).scatter(
+        2,
         &order,
-        &Tensor::arange(p, (Kind::Int64, loc.device()))
-            .unsqueeze(0)
-            .expand([b, p], false),
+        &Tensor::arange(p, (Kind::Int64, loc.device())).expand([k, b, p], false),
     );
     let num_pos = pos.sum_dim_intlist([1i64].as_slice(), true, Kind::Int64);
     let num_neg = (num_pos.shallow_clone() * NEG_POS_RATIO).clamp_max(p - 1);
     let neg = rank.lt_tensor(&num_neg);
-    let loss_conf = ce
-        .masked_fill(&pos.logical_or(&neg).logical_not(), 0.0)
-        .sum(Kind::Float);
+    let loss_conf = per_trial(&ce.masked_fill(&neg.logical_or(pos).logical_not(), 0.0));
 
     let n = num_pos.sum(Kind::Float);
     // Scalars enter as fills, never as host tensors: a host-to-device copy would wait for the GPU.
@@ -166,6 +180,32 @@ mod tests {
     }
 
     #[test]
+    fn fused_trials_get_the_terms_and_negatives_each_would_get_alone() {
+        tch::manual_seed(3);
+        let (k, b, p) = (3, 2, 50);
+        let positive = Tensor::rand([b, p], (Kind::Float, Device::Cpu)).lt(0.1);
+        let m = Matched {
+            positive,
+            loc: Tensor::randn([b, p, 4], (Kind::Float, Device::Cpu)),
+        };
+        let loc = Tensor::randn([k * b, p, 4], (Kind::Float, Device::Cpu));
+        let conf = Tensor::randn([k * b, p, 2], (Kind::Float, Device::Cpu)) * 3.0;
+        let fused = multibox(&loc, &conf, &m);
+        assert_eq!(fused.loc.size(), [k]);
+        for t in 0..k {
+            let rows = |x: &Tensor| x.narrow(0, t * b, b);
+            let alone = multibox(&rows(&loc), &rows(&conf), &m);
+            for (f, a) in [(&fused.loc, &alone.loc), (&fused.conf, &alone.conf)] {
+                let (f, a) = (f.double_value(&[t]), value(a));
+                assert!(
+                    (f - a).abs() <= 1e-6 * a.abs().max(1.0),
+                    "trial {t}: {f} vs {a}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn gradients_reach_the_selected_priors_only() {
         let m = matched(
             &[&[true, false, false, false, false]],
@@ -175,7 +215,10 @@ mod tests {
         let conf = Tensor::from_slice(&[0f32, 0., 0., 5., 0., 4., 0., 3., 0., 2.])
             .view([1, 5, 2])
             .set_requires_grad(true);
-        multibox(&loc, &conf, &m).total().backward();
+        multibox(&loc, &conf, &m)
+            .total()
+            .sum(Kind::Float)
+            .backward();
         let g = conf
             .grad()
             .abs()

@@ -14,6 +14,12 @@
 //! optimiser step. Nothing in a step copies from the host unpinned or reads a value back, so the
 //! host queues work without waiting for the GPU; loss values are read every few steps, all at
 //! once, and a non-finite loss ends the epoch with [`NonFiniteLoss`].
+//!
+//! The detector may hold several fused trials (`model::fused`): then one step trains all of
+//! them on the batch, back-propagating the sum of their losses (each trial's weights get only
+//! its own loss's gradient), the optimiser's element-wise update treats each trial's elements as
+//! their own, and [`Trainer::train_epoch_trials`] and [`Trainer::validate_trials`] report one
+//! loss per trial.
 
 use std::fmt;
 use std::time::Instant;
@@ -85,6 +91,8 @@ impl EpochLoss {
 pub struct NonFiniteLoss {
     /// Position of the batch in its epoch.
     pub batch: usize,
+    /// The fused trial whose loss it is, when the detector holds several.
+    pub trial: Option<usize>,
     /// Its regression term.
     pub loc: f64,
     /// Its confidence term.
@@ -93,11 +101,11 @@ pub struct NonFiniteLoss {
 
 impl fmt::Display for NonFiniteLoss {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the loss of batch {} is not finite (loc {}, conf {})",
-            self.batch, self.loc, self.conf
-        )
+        write!(f, "the loss of batch {} ", self.batch)?;
+        if let Some(t) = self.trial {
+            write!(f, "(fused trial {t}) ")?;
+        }
+        write!(f, "is not finite (loc {}, conf {})", self.loc, self.conf)
     }
 }
 
@@ -116,7 +124,8 @@ pub struct StepReport {
     pub lr: f64,
     /// Batches whose loss has been read back (losses are read every few batches).
     pub settled: usize,
-    /// Mean `L_loc + L_conf` of those batches (NaN before the first).
+    /// Mean `L_loc + L_conf` of those batches (NaN before the first); over the trials too when
+    /// they are fused.
     pub running_loss: f64,
 }
 
@@ -243,7 +252,7 @@ impl Trainer {
         p
     }
 
-    /// The loss of a batch; `train` selects BatchNorm's training mode.
+    /// The loss of a batch, per trial; `train` selects BatchNorm's training mode.
     fn loss(&self, batch: &Batch, train: bool) -> Loss {
         let x = self.input(&batch.images);
         let targets = batch.targets.to_device(self.opts.device);
@@ -256,11 +265,11 @@ impl Trainer {
 
     /// One optimiser step on a batch at learning rate `lr`. `bn_train` is BatchNorm's mode
     /// (upstream EXTD trains with it off after its first epoch). Returns the detached loss
-    /// terms, still on the device.
+    /// terms of each trial, still on the device.
     pub fn train_step(&mut self, batch: &Batch, lr: f64, bn_train: bool) -> Loss {
         let _ = self.params.grad.zero_();
         let loss = self.loss(batch, bn_train);
-        let total = loss.total();
+        let total = loss.total().sum(Kind::Float);
         let apply = match &mut self.scaler {
             Some(s) => {
                 (&total * &s.scale).backward();
@@ -291,20 +300,37 @@ impl Trainer {
         read_every: usize,
         report: &mut dyn FnMut(StepReport) -> Result<()>,
     ) -> Result<EpochLoss> {
+        let losses = self.train_epoch_trials(loader, lr, bn_train, read_every, report);
+        self.single(losses)
+    }
+
+    /// [`Trainer::train_epoch`] with the epoch's loss of every fused trial, in trial order.
+    pub fn train_epoch_trials(
+        &mut self,
+        loader: Loader,
+        lr: &dyn Fn(usize) -> f64,
+        bn_train: bool,
+        read_every: usize,
+        report: &mut dyn FnMut(StepReport) -> Result<()>,
+    ) -> Result<Vec<EpochLoss>> {
         let started = Instant::now();
         let batches = loader.len();
-        let mut sum = EpochLoss::default();
+        let mut sums = vec![EpochLoss::default(); self.detector.trials() as usize];
         let mut pending: Vec<(usize, Loss)> = Vec::new();
         for batch in loader {
             let batch = batch?;
             let rate = lr(batch.index);
             pending.push((batch.index, self.train_step(&batch, rate, bn_train)));
             if pending.len() >= read_every.max(1) || batch.index + 1 == batches {
-                settle(&mut pending, &mut sum)?;
+                settle(&mut pending, &mut sums, true)?;
             }
-            sum.images += batch.items.len();
-            let running = if sum.batches > 0 {
-                (sum.loc + sum.conf) / sum.batches as f64
+            for s in &mut sums {
+                s.images += batch.items.len();
+            }
+            let settled = sums[0].batches;
+            let running = if settled > 0 {
+                let total: f64 = sums.iter().map(|s| s.loc + s.conf).sum();
+                total / (settled * sums.len()) as f64
             } else {
                 f64::NAN
             };
@@ -313,39 +339,60 @@ impl Trainer {
                 batches,
                 images: batch.items.len(),
                 lr: rate,
-                settled: sum.batches,
+                settled,
                 running_loss: running,
             })?;
         }
-        settle(&mut pending, &mut sum)?;
-        Ok(finish(sum, started))
+        settle(&mut pending, &mut sums, true)?;
+        Ok(finish(sums, started))
     }
 
     /// Upstream's validation: BatchNorm in eval mode, no gradients, the mean of each loss term
     /// over the batches of `loader`. `report` sees the number of images of each batch.
     pub fn validate(&self, loader: Loader, report: &mut dyn FnMut(usize)) -> Result<EpochLoss> {
+        self.single(self.validate_trials(loader, report))
+    }
+
+    /// [`Trainer::validate`] with the loss of every fused trial, in trial order.
+    pub fn validate_trials(
+        &self,
+        loader: Loader,
+        report: &mut dyn FnMut(usize),
+    ) -> Result<Vec<EpochLoss>> {
         let started = Instant::now();
-        let mut sum = EpochLoss::default();
+        let mut sums = vec![EpochLoss::default(); self.detector.trials() as usize];
         let mut terms = Vec::new();
         for batch in loader {
             let batch = batch?;
             let loss = tch::no_grad(|| self.loss(&batch, false));
-            terms.push(loss);
-            sum.images += batch.items.len();
+            terms.push((batch.index, loss));
+            for s in &mut sums {
+                s.images += batch.items.len();
+            }
             report(batch.items.len());
         }
-        for l in terms {
-            sum.loc += l.loc.double_value(&[]);
-            sum.conf += l.conf.double_value(&[]);
-            sum.batches += 1;
-        }
-        Ok(finish(sum, started))
+        settle(&mut terms, &mut sums, false)?;
+        Ok(finish(sums, started))
+    }
+
+    /// The one loss of an ordinary (unfused) detector's epoch.
+    fn single(&self, losses: Result<Vec<EpochLoss>>) -> Result<EpochLoss> {
+        assert_eq!(
+            self.detector.trials(),
+            1,
+            "a fused detector's epoch has one loss per trial (the *_trials methods)"
+        );
+        Ok(losses?.remove(0))
     }
 }
 
-/// Reads the pending loss values in one transfer, adds them to `sum`, and stops at the first
-/// non-finite one.
-fn settle(pending: &mut Vec<(usize, Loss)>, sum: &mut EpochLoss) -> Result<()> {
+/// Reads the pending loss values in one transfer and adds each trial's to its `sums`; with
+/// `stop_non_finite` (training), stops at the first non-finite one.
+fn settle(
+    pending: &mut Vec<(usize, Loss)>,
+    sums: &mut [EpochLoss],
+    stop_non_finite: bool,
+) -> Result<()> {
     if pending.is_empty() {
         return Ok(());
     }
@@ -354,27 +401,42 @@ fn settle(pending: &mut Vec<(usize, Loss)>, sum: &mut EpochLoss) -> Result<()> {
         .flat_map(|(_, l)| [l.loc.shallow_clone(), l.conf.shallow_clone()])
         .collect();
     let values = Vec::<f64>::try_from(
-        &Tensor::stack(&terms, 0)
+        &Tensor::cat(&terms, 0)
             .to_kind(Kind::Double)
             .to_device(Device::Cpu),
     )?;
-    for ((batch, _), v) in pending.drain(..).zip(values.chunks_exact(2)) {
-        let (loc, conf) = (v[0], v[1]);
-        if !loc.is_finite() || !conf.is_finite() {
-            return Err(NonFiniteLoss { batch, loc, conf }.into());
+    let k = sums.len();
+    for ((batch, _), v) in pending.drain(..).zip(values.chunks_exact(2 * k)) {
+        let (locs, confs) = v.split_at(k);
+        for (trial, (&loc, &conf)) in locs.iter().zip(confs).enumerate() {
+            if stop_non_finite && !(loc.is_finite() && conf.is_finite()) {
+                let trial = (k > 1).then_some(trial);
+                return Err(NonFiniteLoss {
+                    batch,
+                    trial,
+                    loc,
+                    conf,
+                }
+                .into());
+            }
         }
-        sum.loc += loc;
-        sum.conf += conf;
-        sum.batches += 1;
+        for (s, (&loc, &conf)) in sums.iter_mut().zip(locs.iter().zip(confs)) {
+            s.loc += loc;
+            s.conf += conf;
+            s.batches += 1;
+        }
     }
     Ok(())
 }
 
-fn finish(mut sum: EpochLoss, started: Instant) -> EpochLoss {
-    if sum.batches > 0 {
-        sum.loc /= sum.batches as f64;
-        sum.conf /= sum.batches as f64;
+fn finish(mut sums: Vec<EpochLoss>, started: Instant) -> Vec<EpochLoss> {
+    let seconds = started.elapsed().as_secs_f64();
+    for sum in &mut sums {
+        if sum.batches > 0 {
+            sum.loc /= sum.batches as f64;
+            sum.conf /= sum.batches as f64;
+        }
+        sum.seconds = seconds;
     }
-    sum.seconds = started.elapsed().as_secs_f64();
-    sum
+    sums
 }

@@ -1,36 +1,33 @@
-//! The zip container of PyTorch checkpoints: a strict reader and a writer, for STORED entries only.
+//! The zip container of PyTorch checkpoints, on the `zip` crate: a strict reader and a writer, for
+//! STORED entries only.
 //!
 //! `torch.save` writes an uncompressed zip (`checkpoints.md` §2): every entry is STORED, the local
 //! headers carry a data descriptor (flag bit 3) with zero sizes, each entry's data is padded to a
 //! 64-byte boundary with an `FB` extra field, and the archive ends with a zip64 end record and
-//! locator followed by the classic end-of-central-directory record. The reader trusts only the
-//! central directory, checks every local header against it, and verifies each entry's CRC-32, so a
-//! truncated or damaged file is an error rather than garbage tensors. Compressed, encrypted or
-//! multi-disk archives and archives that need zip64 fields are refused by name.
+//! locator followed by the classic end-of-central-directory record.
 //!
-//! The writer produces what the reader (and `torch.load`) accept: STORED entries with sizes and CRC
-//! in the local header (no data descriptor), data aligned to 64 bytes the way torch does it, and a
-//! plain end record (our checkpoints are far below the 4 GiB zip64 limit).
+//! The reader lets `zip` find the central directory and check every local header against it (same
+//! name and sizes, no two entries of one name, none overlapping, none missing from the directory),
+//! then refuses what a checkpoint never holds (compressed or encrypted entries, data running into
+//! the central directory) and verifies each entry's CRC-32 over its bytes in place, so a truncated
+//! or damaged file is an error rather than garbage tensors. Entries are borrowed from the file's
+//! bytes, never copied.
+//!
+//! The writer produces what the reader and `torch.load` accept: STORED entries with sizes and CRC
+//! in the local header (no data descriptor), data aligned to 64 bytes by an alignment extra field
+//! (the role of torch's `FB` padding), and fixed 1980-01-01 time stamps so the same tensors give
+//! the same bytes.
 
 use std::collections::HashMap;
+use std::io::{Cursor, Write};
 use std::ops::Range;
 
-use anyhow::{Result, bail, ensure};
+use anyhow::{Context, Result, anyhow, ensure};
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, DateTime};
 
-const LOCAL_SIG: u32 = 0x0403_4b50;
-const CENTRAL_SIG: u32 = 0x0201_4b50;
-const END_SIG: u32 = 0x0605_4b50;
-const END_LEN: usize = 22;
-const CENTRAL_LEN: usize = 46;
-const LOCAL_LEN: usize = 30;
 /// Alignment of entry data, as in `torch.save` (it lets torch memory-map tensors).
 pub const ALIGNMENT: usize = 64;
-/// General-purpose flag bits: 0 = encrypted, 3 = sizes in a data descriptor, 11 = UTF-8 names.
-const FLAG_ENCRYPTED: u16 = 1;
-const FLAG_DESCRIPTOR: u16 = 1 << 3;
-const FLAG_UTF8: u16 = 1 << 11;
-/// 1980-01-01, the earliest DOS date; torch writes no meaningful time stamps either.
-const DOS_DATE: u16 = (1 << 5) | 1;
 
 /// A parsed archive: entry names and where their bytes lie in the file.
 #[derive(Debug)]
@@ -41,87 +38,58 @@ pub struct ZipArchive<'a> {
     ranges: HashMap<String, Range<usize>>,
 }
 
-fn u16_at(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
 impl<'a> ZipArchive<'a> {
     /// Parses an archive held in memory. Errors say what is wrong, not which file: the caller adds
     /// the file name.
     pub fn parse(bytes: &'a [u8]) -> Result<ZipArchive<'a>> {
-        let end = find_end_record(bytes)?;
-        let disk = u16_at(bytes, end + 4);
-        let cd_disk = u16_at(bytes, end + 6);
-        let count_here = u16_at(bytes, end + 8);
-        let count = u16_at(bytes, end + 10);
-        let cd_size = u32_at(bytes, end + 12);
-        let cd_offset = u32_at(bytes, end + 16);
-        if count == 0xFFFF || cd_size == 0xFFFF_FFFF || cd_offset == 0xFFFF_FFFF {
-            bail!("the zip archive needs zip64 fields, which checkpoints never do");
-        }
+        let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| {
+            anyhow!("not a complete zip archive (the file is truncated or damaged): {e}")
+        })?;
         ensure!(
-            disk == 0 && cd_disk == 0 && count_here == count,
-            "multi-disk zip archives are not supported"
+            !zip.has_duplicate_names(),
+            "two entries of the zip archive have the same name"
         );
-        let (cd_start, cd_end) = (cd_offset as usize, cd_offset as usize + cd_size as usize);
-        ensure!(
-            cd_end <= end,
-            "the central directory (bytes {cd_start}..{cd_end}) overlaps the end record at {end}: the file is truncated or damaged"
-        );
-
-        let mut names = Vec::with_capacity(count as usize);
-        let mut ranges = HashMap::with_capacity(count as usize);
-        let mut at = cd_start;
-        for index in 0..count {
-            ensure!(
-                at + CENTRAL_LEN <= cd_end && u32_at(bytes, at) == CENTRAL_SIG,
-                "central directory entry {index} at byte {at} is malformed"
-            );
-            let flags = u16_at(bytes, at + 8);
-            let method = u16_at(bytes, at + 10);
-            let crc = u32_at(bytes, at + 16);
-            let packed = u32_at(bytes, at + 20);
-            let size = u32_at(bytes, at + 24);
-            let name_len = u16_at(bytes, at + 28) as usize;
-            let extra_len = u16_at(bytes, at + 30) as usize;
-            let comment_len = u16_at(bytes, at + 32) as usize;
-            let local = u32_at(bytes, at + 42) as usize;
-            let name_end = at + CENTRAL_LEN + name_len;
-            ensure!(
-                name_end + extra_len + comment_len <= cd_end,
-                "central directory entry {index} runs past the directory"
-            );
-            let name = std::str::from_utf8(&bytes[at + CENTRAL_LEN..name_end])
-                .map_err(|_| anyhow::anyhow!("entry {index} has a name that is not UTF-8"))?
+        let directory = usize::try_from(zip.central_directory_start())?;
+        let mut names = Vec::with_capacity(zip.len());
+        let mut ranges = HashMap::with_capacity(zip.len());
+        for index in 0..zip.len() {
+            let entry = zip
+                .by_index_raw(index)
+                .map_err(|e| anyhow!("entry {index}: {e}: the file is truncated or damaged"))?;
+            let name = std::str::from_utf8(entry.name_raw())
+                .map_err(|_| anyhow!("entry {index} has a name that is not UTF-8"))?
                 .to_string();
-            ensure!(flags & FLAG_ENCRYPTED == 0, "entry '{name}' is encrypted");
+            ensure!(!entry.encrypted(), "entry '{name}' is encrypted");
             ensure!(
-                method == 0,
-                "entry '{name}' is compressed (method {method}); checkpoints store entries uncompressed"
+                entry.compression() == CompressionMethod::Stored,
+                "entry '{name}' is compressed ({}); checkpoints store entries uncompressed",
+                entry.compression()
             );
-            if packed == 0xFFFF_FFFF || size == 0xFFFF_FFFF || local == 0xFFFF_FFFF {
-                bail!("entry '{name}' needs zip64 fields, which checkpoints never do");
-            }
+            let size = entry.size();
             ensure!(
-                packed == size,
-                "entry '{name}' is STORED but its stored size {packed} differs from its size {size}"
+                entry.compressed_size() == size,
+                "entry '{name}' is STORED but its stored size {} differs from its size {size}",
+                entry.compressed_size()
             );
-            let data = local_data(bytes, local, &name, flags, crc, size, cd_start)?;
-            let actual = crc32fast::hash(&bytes[data.clone()]);
+            let start = entry
+                .data_start()
+                .with_context(|| format!("entry '{name}': no data offset"))?;
+            let (start, end) = (usize::try_from(start)?, usize::try_from(start + size)?);
+            ensure!(
+                end <= directory,
+                "entry '{name}': its {size} bytes at {start} run past the central directory at \
+                 {directory}: the file is truncated or damaged"
+            );
+            let (crc, actual) = (entry.crc32(), crc32fast::hash(&bytes[start..end]));
             ensure!(
                 actual == crc,
                 "entry '{name}' is damaged: CRC-32 {actual:08x} instead of {crc:08x}"
             );
-            if ranges.insert(name.clone(), data).is_some() {
-                bail!("entry '{name}' appears twice");
-            }
+            ranges.insert(name.clone(), start..end);
             names.push(name);
-            at = name_end + extra_len + comment_len;
         }
+        zip.validate_header_consistency()
+            .map_err(|e| anyhow!("the zip archive is inconsistent: {e}"))?;
         Ok(ZipArchive {
             bytes,
             names,
@@ -145,80 +113,17 @@ impl<'a> ZipArchive<'a> {
     }
 }
 
-/// The end-of-central-directory record: the last 22 bytes, or earlier if a comment follows it.
-fn find_end_record(bytes: &[u8]) -> Result<usize> {
-    let not_zip = || {
-        anyhow::anyhow!(
-            "no zip end-of-central-directory record: the file is truncated or is not a zip archive"
-        )
-    };
-    if bytes.len() < END_LEN {
-        return Err(not_zip());
-    }
-    let lowest = bytes.len().saturating_sub(END_LEN + u16::MAX as usize);
-    let mut at = bytes.len() - END_LEN;
-    loop {
-        if u32_at(bytes, at) == END_SIG
-            && at + END_LEN + u16_at(bytes, at + 20) as usize == bytes.len()
-        {
-            return Ok(at);
-        }
-        if at == lowest {
-            return Err(not_zip());
-        }
-        at -= 1;
-    }
-}
-
-/// Checks the local header of an entry against the central directory and returns its data range.
-fn local_data(
-    bytes: &[u8],
-    at: usize,
-    name: &str,
-    flags: u16,
-    crc: u32,
-    size: u32,
-    limit: usize,
-) -> Result<Range<usize>> {
-    ensure!(
-        at + LOCAL_LEN <= limit && u32_at(bytes, at) == LOCAL_SIG,
-        "entry '{name}': no local header at byte {at}"
-    );
-    let local_flags = u16_at(bytes, at + 6);
-    let method = u16_at(bytes, at + 8);
-    let name_len = u16_at(bytes, at + 26) as usize;
-    let extra_len = u16_at(bytes, at + 28) as usize;
-    ensure!(
-        method == 0 && local_flags == flags,
-        "entry '{name}': the local header disagrees with the central directory"
-    );
-    ensure!(
-        bytes.get(at + LOCAL_LEN..at + LOCAL_LEN + name_len) == Some(name.as_bytes()),
-        "entry '{name}': the local header names a different entry"
-    );
-    if flags & FLAG_DESCRIPTOR == 0 {
-        ensure!(
-            u32_at(bytes, at + 14) == crc
-                && u32_at(bytes, at + 18) == size
-                && u32_at(bytes, at + 22) == size,
-            "entry '{name}': the local header's size or CRC disagrees with the central directory"
-        );
-    }
-    let start = at + LOCAL_LEN + name_len + extra_len;
-    let end = start + size as usize;
-    ensure!(
-        end <= limit,
-        "entry '{name}': its {size} bytes at {start} run past the central directory at {limit}: the file is truncated or damaged"
-    );
-    Ok(start..end)
-}
-
 /// Builds an archive in memory; entries are STORED with their data aligned to [`ALIGNMENT`].
-#[derive(Default)]
 pub struct ZipWriter {
-    out: Vec<u8>,
-    central: Vec<u8>,
-    count: u16,
+    zip: zip::ZipWriter<Cursor<Vec<u8>>>,
+}
+
+impl Default for ZipWriter {
+    fn default() -> ZipWriter {
+        ZipWriter {
+            zip: zip::ZipWriter::new(Cursor::new(Vec::new())),
+        }
+    }
 }
 
 impl ZipWriter {
@@ -229,77 +134,23 @@ impl ZipWriter {
 
     /// Appends one entry.
     pub fn add(&mut self, name: &str, data: &[u8]) -> Result<()> {
-        ensure!(
-            self.count < u16::MAX - 1,
-            "too many entries for a zip archive without zip64"
-        );
-        let offset = self.out.len();
-        let size = u32::try_from(data.len())
-            .ok()
-            .filter(|&s| s != u32::MAX)
-            .ok_or_else(|| {
-                anyhow::anyhow!("entry '{name}' is too large for a zip without zip64")
-            })?;
-        let name_len = u16::try_from(name.len())?;
-        // The `FB` extra field pads the data start to the alignment, as torch's writer does; the
-        // 4 bytes of the field's own header count towards the padding.
-        let unpadded = offset + LOCAL_LEN + name.len() + 4;
-        let pad = (ALIGNMENT - unpadded % ALIGNMENT) % ALIGNMENT;
-        let crc = crc32fast::hash(data);
-
-        let header = |buf: &mut Vec<u8>, extra_len: u16| {
-            buf.extend_from_slice(&20u16.to_le_bytes()); // version needed: 2.0
-            buf.extend_from_slice(&FLAG_UTF8.to_le_bytes());
-            buf.extend_from_slice(&0u16.to_le_bytes()); // STORED
-            buf.extend_from_slice(&0u16.to_le_bytes()); // time
-            buf.extend_from_slice(&DOS_DATE.to_le_bytes());
-            buf.extend_from_slice(&crc.to_le_bytes());
-            buf.extend_from_slice(&size.to_le_bytes());
-            buf.extend_from_slice(&size.to_le_bytes());
-            buf.extend_from_slice(&name_len.to_le_bytes());
-            buf.extend_from_slice(&extra_len.to_le_bytes());
-        };
-
-        self.out.extend_from_slice(&LOCAL_SIG.to_le_bytes());
-        header(&mut self.out, (4 + pad) as u16);
-        self.out.extend_from_slice(name.as_bytes());
-        self.out.extend_from_slice(b"FB");
-        self.out.extend_from_slice(&(pad as u16).to_le_bytes());
-        self.out.resize(self.out.len() + pad, b'Z');
-        debug_assert_eq!(self.out.len() % ALIGNMENT, 0);
-        self.out.extend_from_slice(data);
-
-        let local = u32::try_from(offset)
-            .ok()
-            .filter(|&o| o != u32::MAX)
-            .ok_or_else(|| anyhow::anyhow!("archive too large for a zip without zip64"))?;
-        self.central.extend_from_slice(&CENTRAL_SIG.to_le_bytes());
-        self.central.extend_from_slice(&20u16.to_le_bytes()); // version made by
-        header(&mut self.central, 0);
-        self.central.extend_from_slice(&0u16.to_le_bytes()); // comment length
-        self.central.extend_from_slice(&0u16.to_le_bytes()); // disk number
-        self.central.extend_from_slice(&0u16.to_le_bytes()); // internal attributes
-        self.central.extend_from_slice(&0u32.to_le_bytes()); // external attributes
-        self.central.extend_from_slice(&local.to_le_bytes());
-        self.central.extend_from_slice(name.as_bytes());
-        self.count += 1;
-        Ok(())
+        let options = SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Stored)
+            .last_modified_time(DateTime::default())
+            .with_alignment(ALIGNMENT as u16);
+        self.zip
+            .start_file(name, options)
+            .and_then(|()| Ok(self.zip.write_all(data)?))
+            .with_context(|| format!("cannot add entry '{name}' to the archive"))
     }
 
     /// Appends the central directory and end record and returns the archive's bytes.
-    pub fn finish(mut self) -> Result<Vec<u8>> {
-        let cd_offset = u32::try_from(self.out.len())?;
-        let cd_size = u32::try_from(self.central.len())?;
-        self.out.extend_from_slice(&self.central);
-        self.out.extend_from_slice(&END_SIG.to_le_bytes());
-        self.out.extend_from_slice(&0u16.to_le_bytes());
-        self.out.extend_from_slice(&0u16.to_le_bytes());
-        self.out.extend_from_slice(&self.count.to_le_bytes());
-        self.out.extend_from_slice(&self.count.to_le_bytes());
-        self.out.extend_from_slice(&cd_size.to_le_bytes());
-        self.out.extend_from_slice(&cd_offset.to_le_bytes());
-        self.out.extend_from_slice(&0u16.to_le_bytes()); // comment length
-        Ok(self.out)
+    pub fn finish(self) -> Result<Vec<u8>> {
+        Ok(self
+            .zip
+            .finish()
+            .context("cannot finish the archive")?
+            .into_inner())
     }
 }
 
@@ -352,16 +203,80 @@ mod tests {
         );
     }
 
+    /// Where the central directory starts, from the 22-byte end record.
+    fn directory(bytes: &[u8]) -> usize {
+        let at = bytes.len() - 22 + 16;
+        u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize
+    }
+
     #[test]
     fn refuses_compressed_entries() {
         let mut bytes = sample();
-        let cd = u32_at(&bytes, bytes.len() - END_LEN + 16) as usize;
+        let cd = directory(&bytes);
         bytes[cd + 10] = 8; // deflate
         let err = ZipArchive::parse(&bytes).unwrap_err().to_string();
         assert_eq!(
             err,
-            "entry 'top/data.pkl' is compressed (method 8); checkpoints store entries uncompressed"
+            "entry 'top/data.pkl' is compressed (Deflated); checkpoints store entries uncompressed"
         );
+    }
+
+    #[test]
+    fn refuses_encrypted_entries() {
+        let mut bytes = sample();
+        let cd = directory(&bytes);
+        bytes[cd + 8] |= 1; // general-purpose flag bit 0
+        let err = ZipArchive::parse(&bytes).unwrap_err().to_string();
+        assert_eq!(err, "entry 'top/data.pkl' is encrypted");
+    }
+
+    #[test]
+    fn refuses_two_entries_of_one_name() {
+        let mut w = ZipWriter::new();
+        w.add("top/data/0", b"one").unwrap();
+        w.add("top/data/1", b"two").unwrap();
+        let mut bytes = w.finish().unwrap();
+        // Rename the second entry to the first, in its local header and in the directory.
+        for at in find_all(&bytes, b"top/data/1") {
+            bytes[at + 9] = b'0';
+        }
+        let err = ZipArchive::parse(&bytes).unwrap_err().to_string();
+        assert_eq!(err, "two entries of the zip archive have the same name");
+    }
+
+    #[test]
+    fn refuses_a_local_header_that_disagrees_with_the_directory() {
+        let mut bytes = sample();
+        // The first local header names "top/data.pkl"; make it "top/data.pkX".
+        let at = find_all(&bytes, b"top/data.pkl")[0];
+        bytes[at + 11] = b'X';
+        let err = ZipArchive::parse(&bytes).unwrap_err().to_string();
+        assert!(
+            err.starts_with("the zip archive is inconsistent: "),
+            "{err}"
+        );
+    }
+
+    fn find_all(haystack: &[u8], needle: &[u8]) -> Vec<usize> {
+        (0..=haystack.len() - needle.len())
+            .filter(|&i| &haystack[i..i + needle.len()] == needle)
+            .collect()
+    }
+
+    #[test]
+    fn writes_stored_entries_with_sizes_in_the_local_header() {
+        let bytes = sample();
+        // Local header of the first entry: method 0 (STORED), no data-descriptor flag, the CRC
+        // and both sizes filled in.
+        assert_eq!(&bytes[..4], b"PK\x03\x04");
+        let u16_at = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]);
+        let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+        assert_eq!(u16_at(8), 0);
+        assert_eq!(u16_at(6) & (1 << 3), 0);
+        assert_eq!(u32_at(14), crc32fast::hash(b"pickle bytes"));
+        assert_eq!((u32_at(18), u32_at(22)), (12, 12));
+        // The same entries give the same bytes.
+        assert_eq!(bytes, sample());
     }
 
     #[test]

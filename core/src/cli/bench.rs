@@ -5,6 +5,7 @@
 //!   (3,226 files), stage by stage. Upstream's `evaluation.py` needs about 40 s for it on the
 //!   project's 2-core machines; the goal is under 0.2 s.
 //! * `bench train`: training images/s (`bench_train`).
+//! * `bench loader`: the data loader's images/s per thread count (`bench_loader`).
 //! * `bench startup`: whole-process time and peak memory of the commands that run no network
 //!   (`bench_startup`).
 //! * `bench infer`: upstream's whole inference protocol (decode, every pass, voting, the
@@ -23,13 +24,12 @@ use clap::{Args, Subcommand};
 
 use super::Global;
 use super::eval::val_gt_files;
+use super::fixtures::SYNTHETIC_PREDS;
 use crate::device::DeviceChoice;
+use crate::report::text_table::TextTable;
 use crate::wider::preds::unpack_predictions;
 use crate::wider::{GroundTruth, MissingPolicy, Predictions, Setting, ValMatFiles, evaluate};
 use crate::zoo::Arch;
-
-/// The full-val synthetic predictions, relative to the shared reference folder.
-pub const SYNTHETIC_PREDS: &str = "fixtures/wider-val-synthetic-preds-seed1.tar.gz";
 
 /// `bench eval`'s goal for reading, loading and evaluating, in seconds.
 const EVAL_GOAL_S: f64 = 0.2;
@@ -50,6 +50,8 @@ pub enum Bench {
     Eval(EvalBench),
     /// Training throughput: data loading alone, and training steps fed by the loader.
     Train(super::bench_train::TrainBench),
+    /// The training data loader's images/s for each of several thread counts.
+    Loader(super::bench_loader::LoaderBench),
     /// Time upstream's inference protocol per image and stage on the mini val set.
     Infer(InferBench),
     /// Whole-process time and peak memory of the commands that run no network.
@@ -77,7 +79,10 @@ pub struct EvalBench {
 impl BenchArgs {
     /// Whether the benchmark runs a network (`bench infer`, `bench train`).
     pub fn needs_network(&self) -> bool {
-        matches!(self.what, Bench::Train(_) | Bench::Infer(_))
+        matches!(
+            self.what,
+            Bench::Train(_) | Bench::Loader(_) | Bench::Infer(_)
+        )
     }
 
     /// Runs a benchmark that needs no network.
@@ -85,8 +90,8 @@ impl BenchArgs {
         match self.what {
             Bench::Eval(args) => args.run(global),
             Bench::Startup(args) => args.run(global),
-            Bench::Train(_) | Bench::Infer(_) => {
-                bail!("bench train and bench infer run networks (reproduce-torch)")
+            Bench::Train(_) | Bench::Loader(_) | Bench::Infer(_) => {
+                bail!("bench train, loader and infer run libtorch (reproduce-torch)")
             }
         }
     }
@@ -134,14 +139,7 @@ impl EvalBench {
         let mut out = std::io::stdout().lock();
         writeln!(out, "bench eval: {} ({images} images)", archive.display())?;
         writeln!(out, "unpack (once, not timed below): {}", ms(unpack))?;
-        writeln!(
-            out,
-            "{:<20} {:>10} {:>10}   ({} runs)",
-            "stage",
-            "best",
-            "median",
-            runs.len()
-        )?;
+        let mut table = TextTable::new(["stage", "best", "median"]).right_align([1, 2]);
         let stages = [
             "read predictions",
             "load ground truth",
@@ -150,10 +148,12 @@ impl EvalBench {
         for (i, name) in stages.iter().enumerate() {
             let times: Vec<Duration> = runs.iter().map(|r| r[i]).collect();
             let (best, median) = best_median(times);
-            writeln!(out, "{name:<20} {:>10} {:>10}", ms(best), ms(median))?;
+            table.push([name.to_string(), ms(best), ms(median)]);
         }
         let (best, median) = best_median(runs.iter().map(|r| r.iter().sum()).collect());
-        writeln!(out, "{:<20} {:>10} {:>10}", "total", ms(best), ms(median))?;
+        table.push(["total".to_string(), ms(best), ms(median)]);
+        writeln!(out, "best and median of {} runs:", runs.len())?;
+        write!(out, "{}", table.plain())?;
         let verdict = if best.as_secs_f64() < EVAL_GOAL_S {
             "met"
         } else {

@@ -17,9 +17,10 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::Global;
-use super::bench::SYNTHETIC_PREDS;
+use super::fixtures::SYNTHETIC_PREDS;
 use crate::fetch;
 use crate::progress;
+use crate::report::text_table::TextTable;
 use crate::wider::preds::unpack_predictions;
 use crate::wider::zoo_gt_files;
 
@@ -92,11 +93,8 @@ impl StartupBench {
         for (name, bin) in &bins {
             writeln!(out, "{name:>9}: {}", bin.display())?;
         }
-        writeln!(
-            out,
-            "{:<22} {:<9} {:>10} {:>10}   goal",
-            "command", "binary", "time", "peak RSS"
-        )?;
+        let mut table =
+            TextTable::new(["command", "binary", "time", "peak RSS", "goal"]).right_align([2, 3]);
         for case in &cases {
             for (name, bin) in &bins {
                 let m = measure(bin, &case.args, global, self.runs)
@@ -108,16 +106,16 @@ impl StartupBench {
                     Some(g) => format!("< {:.0} ms, < {g:.0} MiB", case.goal_s * 1000.0),
                     None => format!("< {:.0} ms", case.goal_s * 1000.0),
                 };
-                writeln!(
-                    out,
-                    "{:<22} {name:<9} {:>7.1} ms {:>6.1} MiB   {goal} ({})",
-                    case.label,
-                    secs * 1000.0,
-                    mib,
-                    if met { "met" } else { "MISSED" }
-                )?;
+                table.push([
+                    case.label.to_string(),
+                    name.to_string(),
+                    format!("{:.1} ms", secs * 1000.0),
+                    format!("{mib:.1} MiB"),
+                    format!("{goal} ({})", if met { "met" } else { "MISSED" }),
+                ]);
             }
         }
+        write!(out, "{}", table.plain())?;
         Ok(ExitCode::SUCCESS)
     }
 }

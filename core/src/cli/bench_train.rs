@@ -3,7 +3,8 @@
 //! over and over: the ceiling of the model, the loss and the optimiser on this device), and for
 //! full training steps with the pipeline feeding them, on the CPU or CUDA. Upstream's PyTorch pre-training of EResFD runs at
 //! about 141 images/s on one H100 (batch 16, 640 × 640); the goal on the same GPU is 5× that,
-//! data loading included.
+//! data loading included. With `--fuse K` the network is K fused BO trials (`bo --fuse K`), and
+//! the rates count trial-images: what the search's trial-epochs per hour follow from.
 
 use crate::device::DeviceChoice;
 use clap::Args;
@@ -43,6 +44,10 @@ pub struct TrainBench {
     /// Side of the square input.
     #[arg(long, default_value_t = 640)]
     pub input_size: usize,
+    /// Train K fused trials as one network (`bo --fuse K`); rates count trial-images.
+    #[arg(long, value_name = "K", default_value_t = 1,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub fuse: i64,
     /// WIDER root with WIDER_train/ [default: <data-dir>/WIDER-mini, `reproduce fetch wider-mini`].
     #[arg(long, value_name = "DIR")]
     pub wider: Option<PathBuf>,

@@ -15,9 +15,9 @@ const NOTES: &str = "\
 The search folder holds search.json (the whole state), optimization_results.csv (one row per
 finished trial), optimization.png and, once complete, optimal_rates.json for `reproduce sfp`.
 A killed search resumes with --resume and never repeats a finished trial. --devices runs one
-trial per GPU. On a cluster, --shard I/N spreads the initial design (probe + random points)
-over N jobs and --merge collects them; the GP-guided phase runs in one job
-(docs/pruning.md).";
+trial per GPU; --fuse K trains K trials per GPU as one network, on the same batches. On a
+cluster, --shard I/N spreads the initial design (probe + random points) over N jobs and --merge
+collects them; the GP-guided phase runs in one job (docs/pruning.md).";
 
 /// Arguments of `reproduce bo`.
 #[derive(Args)]
@@ -91,6 +91,10 @@ pub struct BoArgs {
     /// Side of the square network input [default: 640].
     #[arg(long)]
     pub input_size: Option<usize>,
+    /// Train K trials at a time per device as one fused network, all on the same batches
+    /// [default: 1].
+    #[arg(long, value_name = "K")]
+    pub fuse: Option<usize>,
 
     /// How training executes.
     #[command(flatten)]

@@ -12,7 +12,7 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 
 use super::Global;
-use crate::check::{self, ApMeasure, ApSet, EvalChoice, verdict_line};
+use crate::check::{self, ApMeasure, ApSet, EvalChoice, verdict_table};
 use crate::device::DeviceChoice;
 use crate::fsutil::write_atomic;
 use crate::progress;
@@ -88,9 +88,7 @@ pub fn run(args: &CheckArgs, global: &Global, aps: Option<&mut dyn ApMeasure>) -
         (serde_json::to_string_pretty(&report)? + "\n").as_bytes(),
     )?;
     let mut out = std::io::stdout().lock();
-    for model in &report.models {
-        writeln!(out, "{}", verdict_line(model))?;
-    }
+    write!(out, "{}", verdict_table(&report.models))?;
     let c = report.counts;
     writeln!(
         out,

@@ -41,6 +41,7 @@ use super::Global;
 use super::model_arg;
 use crate::device::DeviceChoice;
 use crate::fsutil::write_atomic;
+use crate::report::text_table::TextTable;
 use crate::wider::{
     Evaluation, GroundTruth, MissingPolicy, Predictions, Setting, ValMatFiles, evaluate,
 };
@@ -216,16 +217,15 @@ fn print_table(out: &mut impl Write, dir: &Path, eval: &Evaluation) -> Result<()
         "images:      {} of {} evaluated{scope}",
         eval.images_counted, eval.images
     )?;
-    writeln!(out, "{:<8} {:<20} {:>6}", "setting", "AP", "faces")?;
+    let mut table = TextTable::new(["setting", "AP", "faces"]).right_align([2]);
     for s in &eval.settings {
-        writeln!(
-            out,
-            "{:<8} {:<20} {:>6}",
-            s.setting.name(),
-            s.ap,
-            s.count_face
-        )?;
+        table.push([
+            s.setting.name().to_string(),
+            s.ap.to_string(),
+            s.count_face.to_string(),
+        ]);
     }
+    write!(out, "{}", table.plain())?;
     Ok(())
 }
 

@@ -15,6 +15,7 @@ use crate::fetch::{FetchOptions, Mirror};
 use crate::zoo::Zoo;
 
 pub mod bench;
+pub mod bench_loader;
 pub mod bench_startup;
 pub mod bench_train;
 pub mod bo;
@@ -25,6 +26,7 @@ pub mod eval;
 pub mod export;
 pub mod fetch;
 pub mod finetune;
+pub mod fixtures;
 pub mod flags;
 pub mod model_arg;
 pub mod pipeline;

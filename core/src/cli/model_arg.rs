@@ -1,12 +1,30 @@
 //! The model a command runs: a zoo name or a checkpoint file, with its network. One place for
-//! `detect`, `eval` and `bench infer`, so they accept and refuse the same things.
+//! every command that takes a model (`detect`, `eval`, `bench infer`, `export`, and the pruning
+//! stages' starting weights), so they accept and refuse the same things; only what happens to a
+//! zoo model that is not downloaded yet differs ([`IfMissing`]).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
 use crate::checkpoint::identify_file;
+use crate::fetch::{self, FetchOptions};
+use crate::progress::Progress;
 use crate::zoo::{Arch, Method, Model, Zoo};
+
+/// What to do with a zoo model that is not downloaded yet.
+pub enum IfMissing<'a> {
+    /// Stop with an error that says how to fetch it: a command that runs in seconds should not
+    /// start a download on a typo.
+    Refuse,
+    /// Download and verify it: the pruning stages, which run for hours anyway.
+    Fetch {
+        /// Mirror and retries.
+        options: &'a FetchOptions,
+        /// Where the download's progress goes.
+        progress: &'a dyn Progress,
+    },
+}
 
 /// `--arch eresfd|extd` as a clap parser, so `--help` lists the two values.
 pub fn arch_parser() -> impl clap::builder::TypedValueParser<Value = Arch> {
@@ -80,14 +98,16 @@ pub fn expand_groups(zoo: &Zoo, names: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// A model named on the command line: a zoo model downloaded under `data` (with its registry
-/// entry), or a checkpoint file. A file's network is `arch` when given, otherwise told from its
-/// keys; `arch` contradicting a zoo model is an error.
+/// A model named on the command line: a zoo model under `data` (with its registry entry; one not
+/// downloaded yet is refused or fetched, as `missing` says), or a checkpoint file. A file's
+/// network is `arch` when given, otherwise told from its keys; `arch` contradicting a zoo model is
+/// an error.
 pub fn resolve<'z>(
     zoo: &'z Zoo,
     data: &Path,
     name: &str,
     arch: Option<Arch>,
+    missing: IfMissing,
 ) -> Result<(PathBuf, Arch, Option<&'z Model>)> {
     if let Ok(m) = zoo.model(name) {
         if let Some(a) = arch
@@ -98,7 +118,13 @@ pub fn resolve<'z>(
                 m.arch
             );
         }
-        let path = crate::fetch::require(&m.artifact, data)?;
+        let path = match missing {
+            IfMissing::Refuse => fetch::require(&m.artifact, data)?,
+            IfMissing::Fetch { options, progress } => {
+                fetch::ensure(zoo, data, &[m.name()], options, progress)?;
+                m.artifact.path(data)
+            }
+        };
         return Ok((path, m.arch, Some(m)));
     }
     let path = PathBuf::from(name);

@@ -15,6 +15,7 @@ use serde_json::json;
 use super::Global;
 use crate::fetch::{self, State, Status};
 use crate::progress::{Unit, amount};
+use crate::report::text_table::TextTable;
 use crate::zoo::{Arch, Artifact, Method, Model, Zoo, unknown_name};
 
 /// Arguments of `reproduce zoo`.
@@ -172,28 +173,25 @@ fn list_table(
     files: &[Artifact],
     global: &Global,
 ) -> Result<()> {
-    writeln!(
-        out,
-        "{:<24} {:<7} {:<8} {:>6} {:>9} {:>10}  cached",
-        "name", "arch", "method", "target", "sparsity", "size"
-    )?;
+    let mut table = TextTable::new([
+        "name", "arch", "method", "target", "sparsity", "size", "cached",
+    ])
+    .right_align(3..6);
     for m in models {
         let status = fetch::status(&m.artifact, &global.data_dir);
-        writeln!(
-            out,
-            "{:<24} {:<7} {:<8} {:>6} {:>8.2}% {:>10}  {}",
-            m.name(),
+        table.push([
+            m.name().to_string(),
             m.arch.to_string(),
             m.method.to_string(),
             pct(m.target_rate),
-            m.expected.sparsity,
+            format!("{:.2}%", m.expected.sparsity),
             amount(Unit::Bytes, m.artifact.bytes),
-            cached_text(&m.artifact, &status)
-        )?;
+            cached_text(&m.artifact, &status),
+        ]);
     }
-    writeln!(out)?;
+    writeln!(out, "{}", table.plain())?;
     if !files.is_empty() {
-        list_files(out, files, global)?;
+        writeln!(out, "{}", files_table(files, global).plain())?;
     }
     writeln!(
         out,
@@ -203,30 +201,24 @@ fn list_table(
     Ok(())
 }
 
-fn list_files(out: &mut impl Write, files: &[Artifact], global: &Global) -> Result<()> {
-    writeln!(
-        out,
-        "{:<19} {:<26} {:>10}  {:<24} cached",
-        "data file", "file", "size", "groups"
-    )?;
+fn files_table(files: &[Artifact], global: &Global) -> TextTable {
+    let mut table =
+        TextTable::new(["data file", "file", "size", "groups", "cached"]).right_align([2]);
     for a in files {
         let status = fetch::status(a, &global.data_dir);
-        writeln!(
-            out,
-            "{:<19} {:<26} {:>10}  {:<24} {}",
-            a.name,
-            a.file,
+        table.push([
+            a.name.clone(),
+            a.file.clone(),
             amount(Unit::Bytes, a.bytes),
             if a.groups.is_empty() {
                 "-".to_string()
             } else {
                 a.groups.join(",")
             },
-            cached_text(a, &status)
-        )?;
+            cached_text(a, &status),
+        ]);
     }
-    writeln!(out)?;
-    Ok(())
+    table
 }
 
 fn show_common(out: &mut impl Write, a: &Artifact, global: &Global) -> Result<()> {

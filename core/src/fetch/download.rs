@@ -20,8 +20,9 @@ use sha2::{Digest, Sha256};
 
 use super::files::{self, part_path};
 use super::http::Http;
+use super::opened::Failure;
 use super::plan::{FileMeta, Stamp, State, assess, observe};
-use super::source::{Failure, Source, sources};
+use super::source::{Source, sources};
 use super::{FetchOptions, Fetched, Outcome, extract};
 use crate::hash::{self, BLOCK};
 use crate::progress::{Progress, Unit, amount, rate_text};

@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{CONTENT_RANGE, RANGE};
 
-use super::source::{Failure, Opened};
+use super::opened::{Failure, Opened};
 
 /// A waiting connection is given up after this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);

@@ -19,6 +19,7 @@ mod download;
 pub mod extract;
 mod files;
 mod http;
+mod opened;
 pub mod plan;
 pub mod source;
 pub mod verify;

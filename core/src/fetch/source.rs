@@ -4,11 +4,12 @@
 //! A [`Source`] opens as a reader positioned at a byte offset, so the downloader treats a local
 //! mirror file and an HTTP server the same way: hash while writing, resume where the part file
 //! ends. Failures say whether trying again could help ([`Failure::Transient`]) or the next source
-//! should be tried ([`Failure::Permanent`]).
+//! should be tried ([`Failure::Permanent`]); both kinds live in [`super::opened`], shared with
+//! the HTTP client.
 
 use std::fmt;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -16,6 +17,7 @@ use anyhow::anyhow;
 use serde::Serialize;
 
 use super::http::Http;
+use super::opened::{Failure, Opened};
 use crate::zoo::Artifact;
 
 /// A place that holds copies of the registry's files under their `file` names: a folder (the
@@ -97,35 +99,6 @@ pub fn sources(artifact: &Artifact, mirror: Option<&Mirror>) -> Vec<Source> {
         .into_iter()
         .chain(artifact.urls.iter().cloned().map(Source::Url))
         .collect()
-}
-
-/// Why a source could not deliver.
-#[derive(Debug)]
-pub enum Failure {
-    /// Worth retrying after a pause: a dropped connection, a timeout, a 5xx or 429.
-    Transient(anyhow::Error),
-    /// Not worth retrying here: a 404, a missing mirror file, a size that disagrees with the
-    /// registry. The next source may still have it.
-    Permanent(anyhow::Error),
-}
-
-impl Failure {
-    /// The underlying error.
-    pub fn into_error(self) -> anyhow::Error {
-        match self {
-            Failure::Transient(e) | Failure::Permanent(e) => e,
-        }
-    }
-}
-
-/// An open source, positioned at `offset`.
-pub struct Opened {
-    /// The remaining bytes, from `offset` on.
-    pub reader: Box<dyn Read>,
-    /// Where the reader starts: the offset asked for, or 0 when a server ignored the range.
-    pub offset: u64,
-    /// The full size the source announces, if it does.
-    pub total: Option<u64>,
 }
 
 impl Source {

@@ -10,7 +10,8 @@
 
 use serde::Serialize;
 
-use super::tables::{Mismatch, Note, aligned, list, num, range_text};
+use super::cells::{Mismatch, Note, list, num, range_text};
+use super::text_table::TextTable;
 use crate::groups::GROUPS;
 use crate::measure::{ConvZeros, Measurement, RateRange};
 use crate::zoo::{Arch, Method, Model};
@@ -221,14 +222,21 @@ fn header() -> Vec<String> {
     h
 }
 
+/// One table's header and rows.
+fn text_table(table: &BaselineTable) -> TextTable {
+    let mut t = TextTable::new(header());
+    for row in &table.rows {
+        t.push(cells(row));
+    }
+    t
+}
+
 /// The tables as aligned plain text, under their own heading.
 pub fn render_text(tables: &[BaselineTable]) -> String {
     let mut out = String::new();
     for table in tables {
         out.push_str(&format!("\n{}\n{LEGEND}\n\n", title(table.arch)));
-        let mut lines = vec![header()];
-        lines.extend(table.rows.iter().map(cells));
-        out.push_str(&aligned(&lines));
+        out.push_str(&text_table(table).plain());
         out.push('\n');
         for note in &table.notes {
             out.push_str(&format!("[{}] {}\n", note.number, note.text));
@@ -237,20 +245,13 @@ pub fn render_text(tables: &[BaselineTable]) -> String {
     out
 }
 
-/// The tables as GitHub-flavoured Markdown.
+/// The tables as GitHub-flavoured Markdown; the target and the measured columns are
+/// right-aligned.
 pub fn render_markdown(tables: &[BaselineTable]) -> String {
     let mut out = String::new();
     for table in tables {
         out.push_str(&format!("\n**{}**\n\n{LEGEND}\n\n", title(table.arch)));
-        let head = header();
-        out.push_str(&format!("| {} |\n", head.join(" | ")));
-        let align: Vec<&str> = (0..head.len())
-            .map(|c| if c < 2 { "---" } else { "---:" })
-            .collect();
-        out.push_str(&format!("|{}|\n", align.join("|")));
-        for row in &table.rows {
-            out.push_str(&format!("| {} |\n", cells(row).join(" | ")));
-        }
+        out.push_str(&text_table(table).right_align(2..header().len()).markdown());
         out.push('\n');
         for note in &table.notes {
             out.push_str(&format!("{}. {}\n", note.number, note.text));

@@ -1,241 +1,339 @@
 //! Line charts as PNG: the PR curves of `reproduce eval`, the loss curves of training and the
 //! per-trial plots of the Bayesian optimisation all draw through [`LineChart`].
 //!
-//! The layout follows the official WIDER FACE plots: one panel per chart, axes with ticks and
-//! labels, one coloured line per series and a legend. Points that are not finite (a precision of
-//! NaN where recall is still 0) break the line instead of being drawn, so a curve shows exactly
-//! the values that exist.
+//! Drawn with plotters in the embedded DejaVu Sans (`report::font`), laid out for a paper: one
+//! panel per chart with a title, axis labels and ticks at round values, one coloured line per
+//! series (with a marker at each point where [`super::chart::Series::markers`] asks for one), and a legend that
+//! covers no data (`report::legend`). Points that are not finite (a precision of NaN where recall
+//! is still 0) break the line instead of being drawn, so a curve shows exactly the values that
+//! exist.
 
 use std::path::Path;
 
 use anyhow::{Result, ensure};
+use plotters::prelude::*;
 
-use super::canvas::{Canvas, Color, GLYPH_HEIGHT, text_width};
+use super::chart::LineChart;
+use super::font;
+use super::legend::{Area, Legend, Rect};
+use super::style::{AXIS_SIZE, GRID, INK, LINE_WIDTH, TICK_SIZE, TITLE_SIZE, color, marker};
+use crate::imageio::{RgbImage, encode_png};
 
-/// One named line of a chart.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Series {
-    /// Legend text.
-    pub name: String,
-    /// `(x, y)` points in drawing order; non-finite points break the line.
-    pub points: Vec<(f64, f64)>,
-}
-
-/// A chart: title, axis labels and ranges, series.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LineChart {
-    /// Text above the plot area.
-    pub title: String,
-    /// Label under the x axis.
-    pub x_label: String,
-    /// Label beside the y axis.
-    pub y_label: String,
-    /// Range of the x axis; `None` fits the data.
-    pub x_range: Option<(f64, f64)>,
-    /// Range of the y axis; `None` fits the data.
-    pub y_range: Option<(f64, f64)>,
-    /// The lines.
-    pub series: Vec<Series>,
-}
-
-/// Colours that stay distinguishable for up to a dozen series (the zoo has nine models).
-const PALETTE: [Color; 12] = [
-    [31, 119, 180],
-    [255, 127, 14],
-    [44, 160, 44],
-    [214, 39, 40],
-    [148, 103, 189],
-    [140, 86, 75],
-    [227, 119, 194],
-    [127, 127, 127],
-    [188, 189, 34],
-    [23, 190, 207],
-    [0, 0, 0],
-    [255, 187, 120],
-];
-const WHITE: Color = [255, 255, 255];
-const INK: Color = [40, 40, 40];
-const GRID: Color = [225, 225, 225];
-
-/// Size of one chart panel in pixels.
-pub const PANEL: (usize, usize) = (640, 480);
-const MARGIN_LEFT: i64 = 70;
-const MARGIN_RIGHT: i64 = 20;
-const MARGIN_TOP: i64 = 40;
-const MARGIN_BOTTOM: i64 = 50;
+/// Size of one chart panel in pixels; a legend that finds no free corner adds rows under it.
+pub const PANEL: (usize, usize) = (800, 600);
+/// Space around a panel's content.
+const MARGIN: u32 = 14;
+/// Room for the x tick labels and the x axis label.
+const X_LABEL_AREA: u32 = 76;
+/// Room for the y tick labels and the y axis label.
+const Y_LABEL_AREA: u32 = 100;
 
 impl LineChart {
-    /// The ranges the axes will show: the given ones, or the data's extent (padded when flat).
-    pub fn ranges(&self) -> ((f64, f64), (f64, f64)) {
-        let extent = |pick: fn(&(f64, f64)) -> f64| {
-            let values = self.series.iter().flat_map(|s| s.points.iter().map(pick));
-            let (lo, hi) = values
-                .filter(|v| v.is_finite())
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-                    (lo.min(v), hi.max(v))
-                });
-            match (lo.is_finite(), lo < hi) {
-                (false, _) => (0.0, 1.0),
-                (true, true) => (lo, hi),
-                (true, false) => (lo - 0.5, hi + 0.5),
-            }
-        };
-        (
-            self.x_range.unwrap_or_else(|| extent(|p| p.0)),
-            self.y_range.unwrap_or_else(|| extent(|p| p.1)),
-        )
-    }
-
-    /// Draws the chart into the panel of `canvas` whose top-left corner is `(left, top)`.
-    pub fn draw(&self, canvas: &mut Canvas, left: i64, top: i64) {
-        let (w, h) = (PANEL.0 as i64, PANEL.1 as i64);
-        let (x0, x1) = (left + MARGIN_LEFT, left + w - MARGIN_RIGHT);
-        let (y0, y1) = (top + MARGIN_TOP, top + h - MARGIN_BOTTOM);
+    /// Draws the chart into `panel`; the legend goes into a free corner or, if there is none,
+    /// into `below` on `root`. Returns whether it went below.
+    fn draw(&self, root: &Area, panel: &Area, legend: &Legend, below: Rect) -> Result<bool> {
+        let family = font::family()?;
         let ((xa, xb), (ya, yb)) = self.ranges();
-        let px = |x: f64| x0 + ((x - xa) / (xb - xa) * (x1 - x0) as f64).round() as i64;
-        let py = |y: f64| y1 - ((y - ya) / (yb - ya) * (y1 - y0) as f64).round() as i64;
+        let mut chart = ChartBuilder::on(panel)
+            .caption(&self.title, (family, TITLE_SIZE).into_font().color(&INK))
+            .margin(MARGIN)
+            .x_label_area_size(X_LABEL_AREA)
+            .y_label_area_size(Y_LABEL_AREA)
+            .build_cartesian_2d(xa..xb, ya..yb)?;
+        chart
+            .configure_mesh()
+            .x_desc(self.x_label.as_str())
+            .y_desc(self.y_label.as_str())
+            .axis_desc_style((family, AXIS_SIZE).into_font().color(&INK))
+            .label_style((family, TICK_SIZE).into_font().color(&INK))
+            .x_labels(6)
+            .y_labels(6)
+            .x_label_formatter(&|v| tick_label(*v))
+            .y_label_formatter(&|v| tick_label(*v))
+            .bold_line_style(GRID)
+            .max_light_lines(0)
+            .axis_style(INK)
+            .draw()?;
+        let (xs, ys) = chart.plotting_area().get_pixel_range();
+        let plot = Rect {
+            x0: xs.start,
+            y0: ys.start,
+            x1: xs.end - 1,
+            y1: ys.end - 1,
+        };
+        root.draw(&Rectangle::new(
+            [(plot.x0, plot.y0), (plot.x1, plot.y1)],
+            INK.stroke_width(1),
+        ))?;
 
-        for i in 0..=5 {
-            let t = i as f64 / 5.0;
-            let (vx, vy) = (xa + t * (xb - xa), ya + t * (yb - ya));
-            let (gx, gy) = (px(vx), py(vy));
-            canvas.line(gx, y0, gx, y1, GRID);
-            canvas.line(x0, gy, x1, gy, GRID);
-            let lx = tick_label(vx);
-            canvas.text(gx - text_width(&lx, 1) / 2, y1 + 6, &lx, INK, 1);
-            let ly = tick_label(vy);
-            canvas.text(
-                x0 - 6 - text_width(&ly, 1),
-                gy - GLYPH_HEIGHT / 2,
-                &ly,
-                INK,
-                1,
-            );
-        }
-        canvas.rect(x0, y0, x1, y1, INK, 1);
-        canvas.text(
-            left + (w - text_width(&self.title, 2)) / 2,
-            top + 10,
-            &self.title,
-            INK,
-            2,
-        );
-        let xl = &self.x_label;
-        canvas.text(left + (w - text_width(xl, 1)) / 2, y1 + 24, xl, INK, 1);
-        canvas.text(left + 6, y0 - 14, &self.y_label, INK, 1);
-
-        for (k, s) in self.series.iter().enumerate() {
-            let color = PALETTE[k % PALETTE.len()];
-            let mut last: Option<(i64, i64)> = None;
-            for &(x, y) in &s.points {
-                if !(x.is_finite() && y.is_finite()) {
-                    last = None;
-                    continue;
-                }
-                let p = (px(x.clamp(xa, xb)), py(y.clamp(ya, yb)));
-                match last {
-                    Some(q) => {
-                        canvas.line(q.0, q.1, p.0, p.1, color);
-                        canvas.line(q.0, q.1 + 1, p.0, p.1 + 1, color);
+        // Each series as runs of finite points, in pixels.
+        let runs: Vec<Vec<Vec<(i32, i32)>>> = self
+            .series
+            .iter()
+            .map(|s| {
+                s.points
+                    .split(|(x, y)| !(x.is_finite() && y.is_finite()))
+                    .filter(|run| !run.is_empty())
+                    .map(|run| {
+                        run.iter()
+                            .map(|&(x, y)| chart.backend_coord(&(x.clamp(xa, xb), y.clamp(ya, yb))))
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        for (k, (series, runs)) in self.series.iter().zip(&runs).enumerate() {
+            let c = color(k);
+            for run in runs {
+                match run.as_slice() {
+                    [p] if !series.markers => {
+                        root.draw(&Circle::new(*p, LINE_WIDTH, c.filled()))?;
                     }
-                    None => canvas.fill_rect(p.0 - 1, p.1 - 1, p.0 + 1, p.1 + 1, color),
+                    _ => root.draw(&PathElement::new(run.clone(), c.stroke_width(LINE_WIDTH)))?,
                 }
-                last = Some(p);
+                if series.markers {
+                    for &p in run {
+                        root.draw(&Polygon::new(marker(k, p), c.filled()))?;
+                    }
+                }
             }
-            let ly = y0 + 8 + k as i64 * (GLYPH_HEIGHT + 4);
-            canvas.fill_rect(x1 - 150, ly + 2, x1 - 134, ly + 4, color);
-            canvas.text(x1 - 128, ly, &s.name, INK, 1);
+        }
+
+        match legend.place(plot, runs.iter().flatten()) {
+            Some(at) => {
+                legend.draw_boxed(root, at, family)?;
+                Ok(false)
+            }
+            None => {
+                legend.draw_below(root, below, family)?;
+                Ok(true)
+            }
         }
     }
 }
 
-/// Short tick text: integers plainly, small ranges with up to 3 decimals.
+/// Short tick text: integers plainly, small values with up to 3 decimals.
 fn tick_label(v: f64) -> String {
     if v.abs() >= 1000.0 || (v.fract() == 0.0 && v.abs() < 1e15) {
         format!("{v:.0}")
     } else {
         let s = format!("{v:.3}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        if s == "-0" { "0" } else { s }.to_string()
     }
 }
 
-/// Draws charts side by side, one panel each, and saves them as one PNG (written atomically).
+/// Draws charts side by side, one [`PANEL`] each, into one image.
+pub fn render(charts: &[LineChart]) -> Result<RgbImage> {
+    ensure!(!charts.is_empty(), "no chart to draw");
+    let family = font::family()?;
+    let legends = charts
+        .iter()
+        .map(|c| Legend::measure(c, family))
+        .collect::<Result<Vec<_>>>()?;
+    let (pw, ph) = (PANEL.0 as i32, PANEL.1 as i32);
+    // Room for legends under the panels; cut off again if every legend found a corner.
+    let room: Vec<i32> = legends.iter().map(|l| l.height_below(pw)).collect();
+    let width = PANEL.0 * charts.len();
+    let full = PANEL.1 + *room.iter().max().unwrap_or(&0) as usize;
+    let mut data = vec![255u8; width * full * 3];
+    let mut used = 0;
+    {
+        let root =
+            BitMapBackend::with_buffer(&mut data, (width as u32, full as u32)).into_drawing_area();
+        let (top, _) = root.split_vertically(ph);
+        let panels = top.split_evenly((1, charts.len()));
+        for (i, ((chart, legend), panel)) in charts.iter().zip(&legends).zip(&panels).enumerate() {
+            let left = i as i32 * pw;
+            let below = Rect {
+                x0: left,
+                y0: ph,
+                x1: left + pw - 1,
+                y1: full as i32 - 1,
+            };
+            if chart.draw(&root, panel, legend, below)? {
+                used = used.max(room[i]);
+            }
+        }
+        root.present()?;
+    }
+    let height = PANEL.1 + used as usize;
+    data.truncate(width * height * 3);
+    RgbImage::new(width, height, data)
+}
+
+/// Draws charts side by side and saves them as one PNG (written atomically).
 pub fn save_charts(charts: &[LineChart], path: &Path) -> Result<()> {
     ensure!(
         !charts.is_empty(),
         "no chart to draw for {}",
         path.display()
     );
-    let mut canvas = Canvas::new(PANEL.0 * charts.len(), PANEL.1, WHITE);
-    for (i, chart) in charts.iter().enumerate() {
-        chart.draw(&mut canvas, (i * PANEL.0) as i64, 0);
-    }
-    canvas.save_png(path)
+    crate::fsutil::write_atomic(path, &encode_png(&render(charts)?)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::chart::Series;
+    use crate::report::style;
 
-    fn chart(points: Vec<(f64, f64)>) -> LineChart {
+    fn series(name: &str, points: Vec<(f64, f64)>) -> Series {
+        Series {
+            name: name.into(),
+            points,
+            markers: false,
+        }
+    }
+
+    fn chart(series: Vec<Series>) -> LineChart {
         LineChart {
             title: "t".into(),
             x_label: "x".into(),
             y_label: "y".into(),
             x_range: Some((0.0, 1.0)),
             y_range: Some((0.0, 1.0)),
-            series: vec![Series {
-                name: "a".into(),
-                points,
-            }],
+            series,
+        }
+    }
+
+    fn rgb(c: RGBColor) -> [u8; 3] {
+        [c.0, c.1, c.2]
+    }
+
+    /// Pixels of exactly colour `c` in columns `xs`.
+    fn count(img: &RgbImage, c: RGBColor, xs: std::ops::Range<usize>) -> usize {
+        (0..img.height)
+            .flat_map(|y| xs.clone().map(move |x| (x, y)))
+            .filter(|&(x, y)| {
+                let i = (y * img.width + x) * 3;
+                img.data[i..i + 3] == rgb(c)
+            })
+            .count()
+    }
+
+    #[test]
+    fn every_series_is_drawn_in_its_colour_and_text_is_drawn() {
+        let c = chart(vec![
+            series("rising", vec![(0.0, 0.0), (1.0, 1.0)]),
+            series("falling", vec![(0.0, 1.0), (1.0, 0.0)]),
+            series("flat", vec![(0.0, 0.5), (1.0, 0.5)]),
+        ]);
+        let img = render(&[c]).unwrap();
+        for k in 0..3 {
+            let n = count(&img, style::color(k), 0..img.width);
+            assert!(n > 500, "series {k}: {n} pixels");
+        }
+        // Anti-aliased text leaves grey levels: the title, labels and ticks are there.
+        let grey = img
+            .data
+            .chunks(3)
+            .filter(|p| p[0] == p[1] && p[1] == p[2] && (60..200).contains(&p[0]))
+            .count();
+        assert!(grey > 200, "{grey} grey pixels");
+    }
+
+    #[test]
+    fn the_legend_lists_each_series_beside_a_sample_of_its_line() {
+        // The two lines cross the whole plot, so no corner is free: the legend goes under it.
+        let c = chart(vec![
+            series("a", vec![(0.0, 0.0), (1.0, 1.0)]),
+            series("b", vec![(0.0, 1.0), (1.0, 0.0)]),
+            series(
+                "c",
+                vec![(0.0, 0.05), (1.0, 0.05), (1.0, 0.95), (0.0, 0.95)],
+            ),
+        ]);
+        let img = render(&[c]).unwrap();
+        assert!(img.height > PANEL.1, "no room was added under the panel");
+        let strip = RgbImage::new(
+            img.width,
+            img.height - PANEL.1,
+            img.data[PANEL.0 * PANEL.1 * 3..].to_vec(),
+        )
+        .unwrap();
+        for k in 0..3 {
+            let n = count(&strip, style::color(k), 0..strip.width);
+            assert!(n >= 40, "legend sample of series {k}: {n} pixels");
         }
     }
 
     #[test]
-    fn a_diagonal_passes_through_the_panel_corners() {
-        let mut canvas = Canvas::new(PANEL.0, PANEL.1, WHITE);
-        chart(vec![(0.0, 0.0), (1.0, 1.0)]).draw(&mut canvas, 0, 0);
-        let (x0, y1) = (MARGIN_LEFT, PANEL.1 as i64 - MARGIN_BOTTOM);
-        let (x1, y0) = (PANEL.0 as i64 - MARGIN_RIGHT, MARGIN_TOP);
-        assert_eq!(canvas.pixel(x0, y1), Some(PALETTE[0]));
-        assert_eq!(canvas.pixel(x1, y0), Some(PALETTE[0]));
-        let mid = ((x0 + x1) / 2, (y0 + y1) / 2);
-        assert!((-1..=1).any(|d| canvas.pixel(mid.0, mid.1 + d) == Some(PALETTE[0])));
+    fn a_legend_with_a_free_corner_adds_no_height() {
+        let pr = (0..=100).map(|i| {
+            let r = i as f64 / 100.0;
+            (r, 1.0 - r.powi(8))
+        });
+        let c = chart(vec![series("model (0.900)", pr.collect())]);
+        let img = render(&[c.clone(), c]).unwrap();
+        assert_eq!((img.width, img.height), (2 * PANEL.0, PANEL.1));
     }
 
     #[test]
     fn non_finite_points_break_the_line() {
-        let mut canvas = Canvas::new(PANEL.0, PANEL.1, WHITE);
-        chart(vec![(0.0, 0.0), (0.5, f64::NAN), (1.0, 1.0)]).draw(&mut canvas, 0, 0);
-        let (x0, y1) = (MARGIN_LEFT, PANEL.1 as i64 - MARGIN_BOTTOM);
-        let (x1, y0) = (PANEL.0 as i64 - MARGIN_RIGHT, MARGIN_TOP);
-        let mid = ((x0 + x1) / 2, (y0 + y1) / 2);
-        assert!((-1..=1).all(|d| canvas.pixel(mid.0, mid.1 + d) != Some(PALETTE[0])));
+        let whole = render(&[chart(vec![series("a", vec![(0.0, 0.5), (1.0, 0.5)])])]).unwrap();
+        let broken = render(&[chart(vec![series(
+            "a",
+            vec![(0.0, 0.5), (0.5, f64::NAN), (1.0, 0.5)],
+        )])])
+        .unwrap();
+        let blue = style::color(0);
+        // The horizontal line at y = 0.5 runs through the middle of the plot, away from the
+        // legend: in the middle third, the broken one has nothing.
+        let middle = PANEL.0 / 2 - 60..PANEL.0 / 2 + 60;
+        assert!(count(&whole, blue, middle.clone()) > 100);
+        assert_eq!(count(&broken, blue, middle), 0);
+    }
+
+    #[test]
+    fn markers_are_drawn_at_each_point() {
+        let mut s = series("trials", vec![(0.25, 0.25), (0.75, 0.25)]);
+        let plain = render(&[chart(vec![s.clone()])]).unwrap();
+        s.markers = true;
+        let marked = render(&[chart(vec![s])]).unwrap();
+        let blue = style::color(0);
+        // Two markers on the line and one in the legend, each about 150 pixels.
+        let (a, b) = (
+            count(&plain, blue, 0..PANEL.0),
+            count(&marked, blue, 0..PANEL.0),
+        );
+        assert!(b > a + 300, "marked {b} vs plain {a}");
     }
 
     #[test]
     fn ranges_fit_the_finite_data_and_pad_a_flat_series() {
-        let mut c = chart(vec![(1.0, 2.0), (3.0, f64::NAN), (5.0, 2.0)]);
+        let mut c = chart(vec![series(
+            "a",
+            vec![(1.0, 2.0), (3.0, f64::NAN), (5.0, 2.0)],
+        )]);
         c.x_range = None;
         c.y_range = None;
-        assert_eq!(c.ranges(), ((1.0, 5.0), (1.5, 2.5)));
+        let ((xa, xb), y) = c.ranges();
+        assert!(
+            (xa - 0.84).abs() < 1e-12 && (xb - 5.16).abs() < 1e-12,
+            "{xa} {xb}"
+        );
+        assert_eq!(y, (1.5, 2.5));
     }
 
     #[test]
     fn charts_are_saved_side_by_side() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pr.png");
-        let c = chart(vec![(0.0, 1.0), (1.0, 0.0)]);
+        let c = chart(vec![series("a", vec![(0.0, 1.0), (1.0, 0.0)])]);
         save_charts(&[c.clone(), c.clone(), c], &path).unwrap();
         let img = crate::imageio::read_image(&path).unwrap();
-        assert_eq!((img.width, img.height), (3 * PANEL.0, PANEL.1));
+        assert_eq!(img.width, 3 * PANEL.0);
+        assert!(img.height >= PANEL.1);
+        assert!(save_charts(&[], &path).is_err());
     }
 
     #[test]
     fn tick_labels_are_short() {
         assert_eq!(tick_label(0.0), "0");
         assert_eq!(tick_label(0.2), "0.2");
-        assert_eq!(tick_label(0.123456), "0.123");
+        assert_eq!(tick_label(0.30000000000000004), "0.3");
+        assert_eq!(tick_label(-0.0001), "0");
         assert_eq!(tick_label(1200.0), "1200");
     }
 }

@@ -66,6 +66,8 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::baselines::{self, BaselineTable};
+use super::cells::{Mismatch, Note, list, num, range_text};
+use super::text_table::TextTable;
 use crate::groups::{GROUPS, Grouping};
 use crate::measure::{ConvZeros, Measurement, RateRange};
 use crate::zoo::{Arch, Model};
@@ -193,28 +195,6 @@ pub struct RateCell {
     pub within_rounding: bool,
     /// The convs `published` does not reproduce.
     pub mismatches: Vec<Mismatch>,
-}
-
-/// A conv whose zero count the published rate does not give.
-#[derive(Debug, Clone, Serialize)]
-pub struct Mismatch {
-    /// Module path.
-    pub conv: String,
-    /// Output filters.
-    pub filters: usize,
-    /// All-zero filters found.
-    pub zero_filters: usize,
-    /// Filters the published rate zeroes.
-    pub predicted: usize,
-}
-
-/// A numbered note under a table.
-#[derive(Debug, Clone, Serialize)]
-pub struct Note {
-    /// The number rows refer to.
-    pub number: usize,
-    /// The explanation.
-    pub text: String,
 }
 
 /// Builds the tables from zoo models and their measurements, one table per architecture in the
@@ -471,25 +451,6 @@ fn grouping_note(arch: Arch, grouping: Option<Grouping>) -> String {
     format!("Groups: {which}: {}.", listed.join("; "))
 }
 
-/// Up to three names, then how many more.
-pub(super) fn list(names: &[&str]) -> String {
-    match names.len() {
-        0..=3 => names.join(", "),
-        n => format!("{} and {} more", names[..3].join(", "), n - 3),
-    }
-}
-
-/// A number with at most `decimals` decimals, trailing zeros dropped ("20", "7.9", "18.75").
-pub(super) fn num(x: f64, decimals: usize) -> String {
-    let s = format!("{x:.decimals$}");
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        &s
-    };
-    if s == "-0" { "0".into() } else { s.into() }
-}
-
 /// A signed difference ("+7.5", "-0.0042", "0").
 fn signed(x: f64, decimals: usize) -> String {
     let s = num(x, decimals);
@@ -498,11 +459,6 @@ fn signed(x: f64, decimals: usize) -> String {
     } else {
         format!("+{s}")
     }
-}
-
-/// A rate range in percent, e.g. "18.75–25".
-pub(super) fn range_text(r: RateRange) -> String {
-    format!("{}–{}", num(r.lo * 100.0, 2), num(r.hi * 100.0, 2))
 }
 
 /// The three lines of a row: published, measured, Δ; each a list of cells (label column first).
@@ -551,6 +507,17 @@ const LEGEND: &str = "published: the upstream README. weights: measured from the
     for a group, the rates [lo, hi) whose ⌊rate · filters⌋ zeroes exactly the filters found in \
     each of its convs. Δ = published − weights. ✗: disagrees beyond rounding (see the note).";
 
+/// One table's header and rows, three lines per model.
+fn text_table(table: &Table) -> TextTable {
+    let mut t = TextTable::new(header(table));
+    for row in &table.rows {
+        for line in row_lines(row) {
+            t.push(line);
+        }
+    }
+    t
+}
+
 /// The tables as aligned plain text.
 pub fn render_text(tables: &Tables) -> String {
     let mut out = String::new();
@@ -559,11 +526,7 @@ pub fn render_text(tables: &Tables) -> String {
             out.push('\n');
         }
         let _ = writeln!(out, "{}\n{LEGEND}\n", title(table));
-        let mut lines = vec![header(table)];
-        for row in &table.rows {
-            lines.extend(row_lines(row));
-        }
-        out.push_str(&aligned(&lines));
+        out.push_str(&text_table(table).plain());
         out.push('\n');
         for note in &table.notes {
             let _ = writeln!(out, "[{}] {}", note.number, note.text);
@@ -573,31 +536,8 @@ pub fn render_text(tables: &Tables) -> String {
     out
 }
 
-/// Lines of cells as text columns, left-aligned, two spaces apart.
-pub(super) fn aligned(lines: &[Vec<String>]) -> String {
-    let columns = lines.first().map_or(0, Vec::len);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            lines
-                .iter()
-                .map(|l| l[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for line in lines {
-        let cells: Vec<String> = line
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell}{}", " ".repeat(w - cell.chars().count())))
-            .collect();
-        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
-    }
-    out
-}
-
-/// The tables as GitHub-flavoured Markdown, to paste into a review.
+/// The tables as GitHub-flavoured Markdown, to paste into a review; the numeric columns are
+/// right-aligned.
 pub fn render_markdown(tables: &Tables) -> String {
     let mut out = String::new();
     for (i, table) in tables.tables.iter().enumerate() {
@@ -605,17 +545,8 @@ pub fn render_markdown(tables: &Tables) -> String {
             out.push('\n');
         }
         let _ = writeln!(out, "**{}**\n\n{LEGEND}\n", title(table));
-        let head = header(table);
-        let _ = writeln!(out, "| {} |", head.join(" | "));
-        let align: Vec<&str> = (0..head.len())
-            .map(|c| if c < 2 { "---" } else { "---:" })
-            .collect();
-        let _ = writeln!(out, "|{}|", align.join("|"));
-        for row in &table.rows {
-            for line in row_lines(row) {
-                let _ = writeln!(out, "| {} |", line.join(" | "));
-            }
-        }
+        let columns = header(table).len();
+        out.push_str(&text_table(table).right_align(2..columns).markdown());
         out.push('\n');
         for note in &table.notes {
             let _ = writeln!(out, "{}. {}", note.number, note.text);
@@ -636,6 +567,12 @@ mod tests {
     use crate::checkpoint::StateDict;
     use crate::testutil::mirror_file;
     use crate::zoo::Zoo;
+
+    /// The cells of a Markdown table row, trimmed.
+    fn markdown_cells(line: &str) -> Vec<&str> {
+        let inner = line.trim().trim_start_matches('|').trim_end_matches('|');
+        inner.split(" | ").map(str::trim).collect()
+    }
 
     #[test]
     fn numbers_are_printed_without_trailing_zeros() {
@@ -748,7 +685,18 @@ mod tests {
         );
         let md = render_markdown(&tables);
         assert!(
-            md.contains("| Pruned 10 % [1] | published | 20 | 0 | 7.9 | 20 | 20 | 17.2 | 10.24 |"),
+            md.lines().any(|l| markdown_cells(l)
+                == [
+                    "Pruned 10 % [1]",
+                    "published",
+                    "20",
+                    "0",
+                    "7.9",
+                    "20",
+                    "20",
+                    "17.2",
+                    "10.24"
+                ]),
             "{md}"
         );
         assert!(md.contains("\n1. Pruned 10 % (eresfd-10): "));

@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use super::plot::{LineChart, Series};
-use super::tables::aligned;
+use super::chart::{LineChart, Series};
+use super::text_table::TextTable;
 use crate::tradeoff::{Comparison, Network, Row};
 use crate::zoo::{ApTriple, Arch, Method};
 
@@ -53,13 +53,10 @@ const VERSUS_LEGEND: &str = "Each baseline's AP at the B-FPGM model's sparsity, 
     range, extrapolated from the nearest segment. Δ = B-FPGM − baseline: positive where B-FPGM \
     is better.";
 
-/// The model table's cells.
-fn model_lines(n: &Network) -> Vec<Vec<String>> {
-    let mut lines = vec![
-        ["model", "method", "sparsity", "easy", "medium", "hard"]
-            .map(String::from)
-            .to_vec(),
-    ];
+/// The model table: every model with its measured sparsity and APs.
+fn model_table(n: &Network) -> TextTable {
+    let mut t =
+        TextTable::new(["model", "method", "sparsity", "easy", "medium", "hard"]).right_align(2..6);
     for r in &n.rows {
         let mut line = vec![
             r.model.clone(),
@@ -67,25 +64,23 @@ fn model_lines(n: &Network) -> Vec<Vec<String>> {
             format!("{:.4}", r.sparsity),
         ];
         line.extend(triple(&r.ap, r.band.as_ref()));
-        lines.push(line);
+        t.push(line);
     }
-    lines
+    t
 }
 
-/// The versus table's cells: one line per B-FPGM model and baseline.
-fn versus_lines(n: &Network) -> Vec<Vec<String>> {
-    let mut lines = vec![
-        [
-            "model",
-            "sparsity",
-            "baseline",
-            "easy (Δ)",
-            "medium (Δ)",
-            "hard (Δ)",
-        ]
-        .map(String::from)
-        .to_vec(),
-    ];
+/// The versus table: one line per B-FPGM model and baseline; `None` when no model has one.
+fn versus_table(n: &Network) -> Option<TextTable> {
+    let mut t = TextTable::new([
+        "model",
+        "sparsity",
+        "baseline",
+        "easy (Δ)",
+        "medium (Δ)",
+        "hard (Δ)",
+    ])
+    .right_align([1, 3, 4, 5]);
+    let mut any = false;
     for r in n.rows.iter().filter(|r: &&Row| !r.baselines.is_empty()) {
         for (i, b) in r.baselines.iter().enumerate() {
             let mark = if b.outside { "*" } else { "" };
@@ -95,7 +90,7 @@ fn versus_lines(n: &Network) -> Vec<Vec<String>> {
             } else {
                 (String::new(), String::new())
             };
-            lines.push(vec![
+            t.push([
                 model,
                 sparsity,
                 method_name(b.method).to_string(),
@@ -103,9 +98,10 @@ fn versus_lines(n: &Network) -> Vec<Vec<String>> {
                 cell(b.ap.medium, b.difference.medium),
                 cell(b.ap.hard, b.difference.hard),
             ]);
+            any = true;
         }
     }
-    lines
+    any.then_some(t)
 }
 
 /// The comparison as aligned text: per network, the models, then B-FPGM against the baselines.
@@ -118,26 +114,14 @@ pub fn render_text(c: &Comparison) -> String {
             network_name(n.arch),
             c.images
         );
-        out.push_str(&aligned(&model_lines(n)));
-        let versus = versus_lines(n);
-        if versus.len() > 1 {
+        out.push_str(&model_table(n).plain());
+        if let Some(versus) = versus_table(n) {
             let _ = writeln!(out, "\nB-FPGM against the baselines\n{VERSUS_LEGEND}\n");
-            out.push_str(&aligned(&versus));
+            out.push_str(&versus.plain());
         }
         out.push('\n');
     }
     out
-}
-
-fn markdown_table(out: &mut String, lines: &[Vec<String>]) {
-    let _ = writeln!(out, "| {} |", lines[0].join(" | "));
-    let align: Vec<&str> = (0..lines[0].len())
-        .map(|c| if c == 0 { "---" } else { "---:" })
-        .collect();
-    let _ = writeln!(out, "|{}|", align.join("|"));
-    for line in &lines[1..] {
-        let _ = writeln!(out, "| {} |", line.join(" | "));
-    }
 }
 
 /// The comparison as GitHub-flavoured Markdown, the table a reviewer pastes.
@@ -150,14 +134,13 @@ pub fn render_markdown(c: &Comparison) -> String {
             network_name(n.arch),
             c.images
         );
-        markdown_table(&mut out, &model_lines(n));
-        let versus = versus_lines(n);
-        if versus.len() > 1 {
+        out.push_str(&model_table(n).markdown());
+        if let Some(versus) = versus_table(n) {
             let _ = writeln!(
                 out,
                 "\n**B-FPGM against the baselines**\n\n{VERSUS_LEGEND}\n"
             );
-            markdown_table(&mut out, &versus);
+            out.push_str(&versus.markdown());
         }
         out.push('\n');
     }
@@ -168,8 +151,7 @@ pub fn render_markdown(c: &Comparison) -> String {
 type Pick = fn(&ApTriple) -> f64;
 
 /// The paper's figure for one network: three panels (easy, medium, hard) of AP against measured
-/// sparsity, one line per method. The chart API draws lines only, so each point's marker is a
-/// small diamond traced by the line itself.
+/// sparsity, one line per method with a marker at each model.
 pub fn charts(n: &Network, images: &str) -> Vec<LineChart> {
     let settings: [(&str, Pick); 3] = [
         ("easy", |a| a.easy),
@@ -186,10 +168,6 @@ pub fn charts(n: &Network, images: &str) -> Vec<LineChart> {
                 (lo.min(v), hi.max(v))
             });
             let y_range = ((lo - 0.02).max(0.0), (hi + 0.02).min(1.0));
-            let marker = (
-                (x_range.1 - x_range.0) * 0.008,
-                (y_range.1 - y_range.0) * 0.012,
-            );
             LineChart {
                 title: format!("{} on {images}: {setting}", network_name(n.arch)),
                 x_label: "Sparsity (%)".to_string(),
@@ -201,30 +179,11 @@ pub fn charts(n: &Network, images: &str) -> Vec<LineChart> {
                     .iter()
                     .map(|l| Series {
                         name: method_name(l.method).to_string(),
-                        points: with_markers(
-                            l.points.iter().map(|p| (p.sparsity, pick(&p.ap))),
-                            marker,
-                        ),
+                        points: l.points.iter().map(|p| (p.sparsity, pick(&p.ap))).collect(),
+                        markers: true,
                     })
                     .collect(),
             }
-        })
-        .collect()
-}
-
-/// The polyline through `points` with a diamond of half-size `(dx, dy)` traced around each.
-fn with_markers(points: impl Iterator<Item = (f64, f64)>, (dx, dy): (f64, f64)) -> Vec<(f64, f64)> {
-    points
-        .flat_map(|(x, y)| {
-            [
-                (x, y),
-                (x + dx, y),
-                (x, y + dy),
-                (x - dx, y),
-                (x, y - dy),
-                (x + dx, y),
-                (x, y),
-            ]
         })
         .collect()
 }
@@ -242,12 +201,49 @@ mod tests {
     }
 
     #[test]
-    fn every_point_gets_a_closed_diamond() {
-        let pts = with_markers([(10.0, 0.5), (20.0, 0.4)].into_iter(), (1.0, 0.01));
-        assert_eq!(pts.len(), 14);
-        assert_eq!(pts[0], (10.0, 0.5));
-        assert_eq!(pts[6], (10.0, 0.5));
-        assert_eq!(pts[7], (20.0, 0.4));
-        assert_eq!(pts[2], (10.0, 0.51));
+    fn the_figure_has_three_panels_with_one_marked_line_per_method() {
+        let zoo = crate::zoo::Zoo::builtin();
+        let given = [
+            ("eresfd-original", 0.1, 0.91),
+            ("eresfd-30", 31.6, 0.88),
+            ("eresfd-baseline-original", 0.0, 0.90),
+            ("eresfd-fpgm-30", 25.4, 0.86),
+            ("eresfd-l1-30", 26.3, 0.84),
+        ];
+        let entries: Vec<crate::tradeoff::Entry<'_>> = given
+            .iter()
+            .map(|&(name, sparsity, easy)| crate::tradeoff::Entry {
+                model: zoo.model(name).unwrap(),
+                sparsity,
+                ap: ApTriple {
+                    easy,
+                    medium: easy - 0.1,
+                    hard: easy - 0.2,
+                },
+                band: None,
+            })
+            .collect();
+        let c = crate::tradeoff::build(&entries, "the test");
+        let panels = charts(&c.networks[0], &c.images);
+        let titles: Vec<&str> = panels.iter().map(|p| p.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            [
+                "EResFD on the test: easy",
+                "EResFD on the test: medium",
+                "EResFD on the test: hard"
+            ]
+        );
+        for p in &panels {
+            let names: Vec<&str> = p.series.iter().map(|s| s.name.as_str()).collect();
+            assert_eq!(names, ["B-FPGM", "uniform FPGM", "uniform L1"]);
+            assert!(p.series.iter().all(|s| s.markers && s.points.len() == 2));
+        }
+        // Each line starts at its starting point; the hard panel reads the hard APs.
+        assert_eq!(
+            panels[2].series[1].points,
+            [(0.0, 0.90 - 0.2), (25.4, 0.86 - 0.2)]
+        );
+        assert_eq!(panels[0].x_range, Some((0.0, 40.0)));
     }
 }

@@ -1,5 +1,6 @@
 //! Helpers for tests that read the shared mirror and reference files, shared by this crate's unit
-//! tests and the `bfpgm` crate's tests (feature `testutil`).
+//! tests and the `bfpgm` crate's unit and end-to-end tests (feature `testutil`), so every test
+//! finds the shared folders the same way.
 //!
 //! Without `BFPGM_MIRROR` / `BFPGM_REFERENCE` such tests skip with a message; under CI (`CI`
 //! set) a missing variable fails instead, so real-file tests never silently skip there.
@@ -10,21 +11,44 @@ use std::path::{Path, PathBuf};
 
 pub mod npy;
 
-fn shared(var: &str, rel: &str) -> Option<PathBuf> {
+/// The folder an environment variable names, canonical; a relative path is taken from the
+/// workspace root, as `.ci/run` and the README give it. `None` when the variable is not set,
+/// except under CI, where that is a failure.
+fn shared_dir(var: &str) -> Option<PathBuf> {
     match std::env::var_os(var) {
         Some(v) => {
-            // A relative path is taken from the workspace root (this crate's parent folder), as
-            // `.ci/run` and the README give it.
-            let p = workspace_root().join(v).join(rel);
-            assert!(p.exists(), "{} does not exist ({var})", p.display());
-            Some(p)
+            let p = workspace_root().join(v);
+            Some(
+                p.canonicalize()
+                    .unwrap_or_else(|e| panic!("{var}={}: {e}", p.display())),
+            )
         }
-        None if std::env::var_os("CI").is_some() => panic!("{var} is not set under CI"),
-        None => {
-            eprintln!("skipped: {var} is not set");
-            None
+        None if std::env::var_os("CI").is_some() => {
+            panic!("{var} is not set, but CI must run the tests that need it")
         }
+        None => None,
     }
+}
+
+/// The shared download mirror (`BFPGM_MIRROR`), if configured.
+pub fn mirror() -> Option<PathBuf> {
+    shared_dir("BFPGM_MIRROR")
+}
+
+/// The shared reference folder (`BFPGM_REFERENCE`, holding `reference/` and `fixtures/`), if
+/// configured.
+pub fn reference() -> Option<PathBuf> {
+    shared_dir("BFPGM_REFERENCE")
+}
+
+fn shared(var: &str, rel: &str) -> Option<PathBuf> {
+    let Some(dir) = shared_dir(var) else {
+        eprintln!("skipped: {var} is not set");
+        return None;
+    };
+    let p = dir.join(rel);
+    assert!(p.exists(), "{} does not exist ({var})", p.display());
+    Some(p)
 }
 
 /// A file of the shared download mirror, e.g. `EResFD-30-pruned.pth`.

@@ -37,6 +37,7 @@ use serde::Serialize;
 use super::gt::{GroundTruth, Setting};
 use super::numpy;
 use super::preds::{ImagePreds, Predictions};
+use crate::zoo::ApTriple;
 
 /// Upstream's `iou_thresh`.
 pub const IOU_THRESH: f64 = 0.5;
@@ -103,6 +104,15 @@ impl Evaluation {
     /// The AP of one setting.
     pub fn ap(&self, setting: Setting) -> f64 {
         self.settings[setting.index()].ap
+    }
+
+    /// The three APs, as the registry and the reports record them.
+    pub fn aps(&self) -> ApTriple {
+        ApTriple {
+            easy: self.ap(Setting::Easy),
+            medium: self.ap(Setting::Medium),
+            hard: self.ap(Setting::Hard),
+        }
     }
 }
 

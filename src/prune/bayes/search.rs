@@ -1,6 +1,6 @@
 //! The search loop around the [`Optimizer`]: it hands trials to workers (one per device),
 //! records every trial the moment it finishes, and continues a stopped search without repeating
-//! a finished trial.
+//! a finished trial. A worker may evaluate several trials at once, as one fused group.
 //!
 //! A search lives in a folder:
 //!
@@ -13,15 +13,20 @@
 //! <dir>/optimization.png          the objective and the sparsity per trial
 //! ```
 //!
-//! The optimiser hands out a batch of points, one per worker ([`Optimizer::next_batch`]); the
-//! state is saved with the batch before any of it runs. Each trial that finishes is stored in the
-//! state, and the CSV and the plot are rewritten from it (every file written under a temporary
-//! name and renamed, the state first), so a search killed at any moment loses only the trials
-//! that were running. When the whole batch is in, its trials are registered with the optimiser in
-//! order and the next batch is drawn. A resumed search first re-runs the unfinished trials of the
-//! batch it was in. Because an evaluation's random draws derive from the seed and the trial
-//! number, a search resumed on the CPU with one worker produces the very trials of an
-//! uninterrupted one.
+//! The optimiser hands out the initial design (the probe and the random points, fixed by the
+//! seed) as one batch, then batches of GP-guided points, one group per worker
+//! ([`Optimizer::next_batch`]); the state is saved with the batch before any of it runs. The
+//! unfinished trials of the batch are first screened in trial order ([`Objective::screen`]: a
+//! point that needs no worker, such as one outside the sparsity band, is finished at once), and
+//! the others form groups of [`Objective::group_size`] consecutive trials. Each group that
+//! finishes is stored in the state, and the CSV and the plot are rewritten from it (every file
+//! written under a temporary name and renamed, the state first), so a search killed at any moment
+//! loses only the groups that were running. When the whole batch is in, its trials are registered
+//! with the optimiser in order and the next batch is drawn. A resumed search first re-runs the
+//! unfinished trials of the batch it was in; since only whole groups finish, and a call stopped by
+//! its trial limit stops only between groups, they form the very groups they formed before.
+//! Because an evaluation's random draws derive from the seed and the numbers of its trials, a
+//! search resumed on the CPU with one worker produces the very trials of an uninterrupted one.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -35,7 +40,8 @@ use serde::{Deserialize, Serialize};
 use super::optimizer::{Optimizer, SearchSettings};
 use bfpgm_core::fsutil::write_atomic;
 use bfpgm_core::progress::Progress;
-use bfpgm_core::report::plot::{LineChart, Series, save_charts};
+use bfpgm_core::report::chart::{LineChart, Series};
+use bfpgm_core::report::plot::save_charts;
 
 /// The state file.
 pub const STATE: &str = "search.json";
@@ -75,11 +81,26 @@ pub struct Trial {
     pub outcome: Option<Outcome>,
 }
 
-/// The function the search maximises. Evaluations of different trials may run at the same time
+/// The function the search maximises. Evaluations of different groups may run at the same time
 /// on different workers.
 pub trait Objective: Sync {
-    /// Evaluates point `x` as trial `iter` on worker `worker` (`0..workers`, one per device).
-    fn evaluate(&self, worker: usize, iter: usize, x: &[f64]) -> Result<Outcome>;
+    /// How many trials a worker evaluates together (fused into one network, say); a batch holds
+    /// this many per worker.
+    fn group_size(&self) -> usize {
+        1
+    }
+
+    /// The outcome of point `x` (trial `iter`) when it needs no worker, `None` when it does.
+    /// Runs on the calling thread, before groups are formed, so that groups hold only trials
+    /// that need a worker.
+    fn screen(&self, iter: usize, x: &[f64]) -> Result<Option<Outcome>> {
+        let _ = (iter, x);
+        Ok(None)
+    }
+
+    /// Evaluates the `(trial number, point)`s of one group together on worker `worker`
+    /// (`0..workers`, one per device); one outcome per trial, in order.
+    fn evaluate(&self, worker: usize, group: &[(usize, Vec<f64>)]) -> Result<Vec<Outcome>>;
 }
 
 /// How a call of [`run`] ended.
@@ -257,6 +278,7 @@ impl SearchState {
         let flat = |name: &str, y: f64| Series {
             name: name.into(),
             points: vec![(0.0, y), (last, y)],
+            markers: false,
         };
         vec![
             LineChart {
@@ -269,10 +291,12 @@ impl SearchState {
                     Series {
                         name: "trained trials".into(),
                         points: feasible,
+                        markers: true,
                     },
                     Series {
                         name: "best so far".into(),
                         points: best,
+                        markers: false,
                     },
                 ],
             },
@@ -286,6 +310,7 @@ impl SearchState {
                     Series {
                         name: "sparsity".into(),
                         points: sparsity,
+                        markers: true,
                     },
                     flat("target", target),
                     flat("band -4", target - 100.0 * super::objective::BAND),
@@ -364,8 +389,9 @@ impl SearchState {
 }
 
 /// Runs the search in `dir` from `state` with `workers` parallel evaluations until the budget is
-/// spent or, with `limit`, after that many evaluations in this call; with `shard`, only that
-/// share of the initial design. The state is saved after every trial (module docs).
+/// spent or, with `limit`, after that many evaluations in this call (rounded up to a whole
+/// group); with `shard`, only that share of the initial design. The state is saved after every
+/// group (module docs).
 pub fn run(
     dir: &Path,
     state: &mut SearchState,
@@ -381,16 +407,13 @@ pub fn run(
         state.hand_out_initial_design()?;
         state.save(dir)?;
         let initial = state.initial_design();
-        let mut todo: Vec<usize> = state
+        let todo: Vec<usize> = state
             .unfinished()
             .into_iter()
             .filter(|&i| i < initial && shard.owns(state.trials[i].iter))
             .collect();
         let all = todo.len();
-        if let Some(l) = limit {
-            todo.truncate(l);
-        }
-        let ran = run_batch(dir, state, todo, objective, workers, progress)?;
+        let ran = run_batch(dir, state, todo, objective, workers, limit, progress)?;
         state.register_finished_batch();
         state.save(dir)?;
         return Ok(if ran == all { Stop::Shard } else { Stop::Limit });
@@ -408,64 +431,131 @@ pub fn run(
                 state.save(dir)?;
                 return Ok(Stop::Limit);
             }
-            let first = state.trials.len();
-            for (k, x) in state.optimizer.next_batch(workers)?.into_iter().enumerate() {
-                state.trials.push(Trial {
-                    iter: first + k,
-                    x,
-                    outcome: None,
-                });
+            if state.trials.len() < state.initial_design() {
+                state.hand_out_initial_design()?;
+            } else {
+                let first = state.trials.len();
+                let size = workers * objective.group_size().max(1);
+                for (k, x) in state.optimizer.next_batch(size)?.into_iter().enumerate() {
+                    state.trials.push(Trial {
+                        iter: first + k,
+                        x,
+                        outcome: None,
+                    });
+                }
             }
             state.save(dir)?;
             todo = state.unfinished();
         }
-        if let Some(l) = limit {
-            todo.truncate(l.saturating_sub(evaluated));
-            if todo.is_empty() {
-                return Ok(Stop::Limit);
-            }
+        let budget = limit.map(|l| l.saturating_sub(evaluated));
+        if budget == Some(0) {
+            return Ok(Stop::Limit);
         }
-        evaluated += run_batch(dir, state, todo, objective, workers, progress)?;
+        evaluated += run_batch(dir, state, todo, objective, workers, budget, progress)?;
     }
 }
 
-/// Evaluates the trials at `todo` on up to `workers` threads, storing and saving each outcome as
-/// it arrives. Stops handing out trials at the first error and returns it once the running ones
-/// are done.
+/// Screens the trials at `todo` in order, storing the outcomes of those that need no worker,
+/// and groups the others by [`Objective::group_size`]. With a `budget`, stops at the first group
+/// boundary where that many trials have finished or are grouped. Returns the groups and how many
+/// trials were screened out.
+fn screen_and_group(
+    state: &mut SearchState,
+    todo: Vec<usize>,
+    objective: &dyn Objective,
+    budget: Option<usize>,
+    progress: &dyn Progress,
+) -> Result<(Vec<Vec<usize>>, usize)> {
+    let size = objective.group_size().max(1);
+    let total = state.settings().total();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut open = Vec::new();
+    let mut screened = 0;
+    for i in todo {
+        let taken = screened + groups.iter().map(Vec::len).sum::<usize>();
+        if open.is_empty() && budget.is_some_and(|b| taken >= b) {
+            break;
+        }
+        let (iter, x) = (state.trials[i].iter, state.trials[i].x.clone());
+        let outcome = objective
+            .screen(iter, &x)
+            .with_context(|| format!("trial {iter} (rates {})", rates_text(&x)))?;
+        match outcome {
+            Some(o) => {
+                progress.note(&trial_line(iter, total, &x, &o));
+                state.trials[i].outcome = Some(o);
+                screened += 1;
+            }
+            None => {
+                open.push(i);
+                if open.len() == size {
+                    groups.push(std::mem::take(&mut open));
+                }
+            }
+        }
+    }
+    if !open.is_empty() {
+        groups.push(open);
+    }
+    Ok((groups, screened))
+}
+
+/// Evaluates the trials at `todo` (up to `budget` of them, in whole groups) on up to `workers`
+/// threads, one group per thread at a time, storing and saving each group's outcomes as they
+/// arrive; returns how many trials finished. Stops handing out groups at the first error and
+/// returns it once the running ones are done.
 fn run_batch(
     dir: &Path,
     state: &mut SearchState,
     todo: Vec<usize>,
     objective: &dyn Objective,
     workers: usize,
+    budget: Option<usize>,
     progress: &dyn Progress,
 ) -> Result<usize> {
     let total = state.settings().total();
-    let count = todo.len();
-    let queue = Mutex::new(todo.into_iter().collect::<VecDeque<_>>());
+    let (groups, screened) = screen_and_group(state, todo, objective, budget, progress)?;
+    if screened > 0 {
+        state.save(dir)?;
+    }
+    let count = screened + groups.iter().map(Vec::len).sum::<usize>();
+    let threads = workers.min(groups.len());
+    let queue = Mutex::new(groups.into_iter().collect::<VecDeque<_>>());
     let shared = Mutex::new(state);
     let failed = AtomicBool::new(false);
     let errors: Mutex<Vec<anyhow::Error>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
-        for worker in 0..workers.min(count) {
+        for worker in 0..threads {
             let (queue, shared, failed, errors) = (&queue, &shared, &failed, &errors);
             scope.spawn(move || {
                 loop {
                     if failed.load(Ordering::SeqCst) {
                         return;
                     }
-                    let Some(i) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
+                    let Some(group) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
                     else {
                         return;
                     };
-                    let (iter, x) = {
+                    let points: Vec<(usize, Vec<f64>)> = {
                         let st = shared.lock().unwrap_or_else(|e| e.into_inner());
-                        (st.trials[i].iter, st.trials[i].x.clone())
+                        group
+                            .iter()
+                            .map(|&i| (st.trials[i].iter, st.trials[i].x.clone()))
+                            .collect()
                     };
-                    let result = objective.evaluate(worker, iter, &x).and_then(|outcome| {
+                    let result = objective.evaluate(worker, &points).and_then(|outcomes| {
+                        if outcomes.len() != points.len() {
+                            bail!(
+                                "{} outcomes for a group of {} trials",
+                                outcomes.len(),
+                                points.len()
+                            );
+                        }
                         let mut st = shared.lock().unwrap_or_else(|e| e.into_inner());
-                        progress.note(&trial_line(iter, total, &x, &outcome));
-                        st.trials[i].outcome = Some(outcome);
+                        for ((&i, (iter, x)), outcome) in group.iter().zip(&points).zip(outcomes) {
+                            progress.note(&trial_line(*iter, total, x, &outcome));
+                            st.trials[i].outcome = Some(outcome);
+                        }
                         st.save(dir)
                     });
                     if let Err(e) = result {
@@ -473,7 +563,7 @@ fn run_batch(
                         errors
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
-                            .push(e.context(format!("trial {iter} (rates {})", rates_text(&x))));
+                            .push(e.context(group_text(&points)));
                         return;
                     }
                 }
@@ -483,6 +573,17 @@ fn run_batch(
     match errors.into_inner().unwrap_or_else(|e| e.into_inner()).pop() {
         Some(e) => Err(e),
         None => Ok(count),
+    }
+}
+
+/// What an error names: `trial 7 (rates [...] %)`, or `fused trials 4, 5, 6`.
+fn group_text(points: &[(usize, Vec<f64>)]) -> String {
+    match points {
+        [(iter, x)] => format!("trial {iter} (rates {})", rates_text(x)),
+        _ => {
+            let iters: Vec<String> = points.iter().map(|(i, _)| i.to_string()).collect();
+            format!("fused trials {}", iters.join(", "))
+        }
     }
 }
 
@@ -548,23 +649,64 @@ mod tests {
         }
     }
 
+    /// The synthetic outcome of `x`; `offset` is added to the loss of a trained point.
+    fn synthetic(worker: usize, x: &[f64], offset: f64) -> Outcome {
+        let sparsity = x.iter().sum::<f64>() / x.len() as f64;
+        let in_band = (sparsity - 0.2).abs() < 0.04;
+        let val_loss = in_band.then(|| x.iter().map(|v| (v - 0.2).powi(2)).sum::<f64>() + offset);
+        Outcome {
+            objective: -val_loss.unwrap_or(0.0) - if in_band { 0.0 } else { 500.0 },
+            val_loss,
+            penalty: if in_band { 0.0 } else { 100.0 },
+            sparsity,
+            seconds: 0.0,
+            device: format!("worker{worker}"),
+        }
+    }
+
     impl Objective for Synthetic {
-        fn evaluate(&self, worker: usize, iter: usize, x: &[f64]) -> Result<Outcome> {
-            self.calls.fetch_add(1, Ordering::SeqCst);
-            if self.fail_at == Some(iter) {
-                bail!("synthetic failure");
-            }
-            let sparsity = x.iter().sum::<f64>() / x.len() as f64;
-            let in_band = (sparsity - 0.2).abs() < 0.04;
-            let val_loss = in_band.then(|| x.iter().map(|v| (v - 0.2).powi(2)).sum::<f64>());
-            Ok(Outcome {
-                objective: -val_loss.unwrap_or(0.0) - if in_band { 0.0 } else { 500.0 },
-                val_loss,
-                penalty: if in_band { 0.0 } else { 100.0 },
-                sparsity,
-                seconds: 0.0,
-                device: format!("worker{worker}"),
-            })
+        fn evaluate(&self, worker: usize, group: &[(usize, Vec<f64>)]) -> Result<Vec<Outcome>> {
+            group
+                .iter()
+                .map(|(iter, x)| {
+                    self.calls.fetch_add(1, Ordering::SeqCst);
+                    if self.fail_at == Some(*iter) {
+                        bail!("synthetic failure");
+                    }
+                    Ok(synthetic(worker, x, 0.0))
+                })
+                .collect()
+        }
+    }
+
+    /// Fused groups of three: out-of-band points are screened out, and a trained point's loss
+    /// depends on the first trial of its group (as a fused group's shared batches do), so a
+    /// regrouped trial would log another value. Records every group it evaluates.
+    #[derive(Default)]
+    struct Fused {
+        groups: Mutex<Vec<Vec<usize>>>,
+    }
+
+    impl Objective for Fused {
+        fn group_size(&self) -> usize {
+            3
+        }
+
+        fn screen(&self, _: usize, x: &[f64]) -> Result<Option<Outcome>> {
+            let o = synthetic(0, x, 0.0);
+            Ok(o.val_loss.is_none().then_some(o))
+        }
+
+        fn evaluate(&self, worker: usize, group: &[(usize, Vec<f64>)]) -> Result<Vec<Outcome>> {
+            self.groups
+                .lock()
+                .unwrap()
+                .push(group.iter().map(|(i, _)| *i).collect());
+            let first = group[0].0 as f64;
+            Ok(group
+                .iter()
+                .map(|(_, x)| synthetic(worker, x, first / 1000.0))
+                .collect())
         }
     }
 
@@ -685,6 +827,53 @@ mod tests {
         assert_eq!(f.calls.load(Ordering::SeqCst), 8 - already);
         let iters: Vec<usize> = resumed.finished().map(|(t, _)| t.iter).collect();
         assert_eq!(iters, (0..8).collect::<Vec<_>>());
+    }
+
+    /// A band wide enough that the random points fall in and out of it.
+    fn fused_settings() -> SearchSettings {
+        SearchSettings {
+            n_init: 11,
+            n_iter: 7,
+            ..settings()
+        }
+    }
+
+    #[test]
+    fn fused_groups_hold_trained_trials_and_resume_to_the_same_log() {
+        let straight = tempfile::tempdir().unwrap();
+        let mut all = SearchState::new(spec(), fused_settings()).unwrap();
+        let f = Fused::default();
+        assert_eq!(
+            run(straight.path(), &mut all, &f, 1, None, None, &Hidden).unwrap(),
+            Stop::Done
+        );
+        let groups = f.groups.into_inner().unwrap();
+        assert!(groups.iter().all(|g| !g.is_empty() && g.len() <= 3));
+        assert!(groups.iter().any(|g| g.len() == 3), "{groups:?}");
+        let trained: Vec<usize> = all
+            .finished()
+            .filter(|(_, o)| o.val_loss.is_some())
+            .map(|(t, _)| t.iter)
+            .collect();
+        assert_eq!(groups.concat(), trained, "only trained trials, in order");
+        assert!(trained.len() < all.trials().len(), "some were screened out");
+
+        // Stopped every 2 trials (rounded up to whole groups) and resumed each time.
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = SearchState::new(spec(), fused_settings()).unwrap();
+        let mut calls = 0;
+        while calls < 100 {
+            calls += 1;
+            let f = Fused::default();
+            let stop = run(dir.path(), &mut state, &f, 1, Some(2), None, &Hidden).unwrap();
+            state = SearchState::resume(dir.path(), &spec()).unwrap();
+            if stop == Stop::Done {
+                break;
+            }
+        }
+        assert!((4..100).contains(&calls), "{calls} calls");
+        assert_eq!(rows(dir.path()), rows(straight.path()));
+        assert_eq!(state.optimizer, all.optimizer);
     }
 
     #[test]
