@@ -680,3 +680,74 @@ fn bench_infer_times_the_stages_and_compares_with_upstream() {
         assert!(stdout.contains(line), "{line}: {stdout}");
     }
 }
+
+/// Issue 14: an image whose header claims 60000×60000 is refused by name before it is decoded
+/// (bug 1), and outputs that cannot be written, or two models that would share a predictions
+/// folder, are refused before any image runs.
+#[test]
+fn eval_refuses_huge_images_and_unwritable_or_shared_outputs_up_front() {
+    require_mirror!();
+    let data = fetched(&["wider-val-mini", "wider-gt", "models"]);
+    let work = tempdir();
+    let images = work.path().join("images");
+    some_mini_images(&data, &images, 1);
+    let first = prediction_files(&images).remove(0);
+    let huge = crate::util::with_declared_size(&std::fs::read(&first).unwrap(), 60000, 60000);
+    std::fs::write(&first, huge).unwrap();
+    // A fresh --out folder for each case: a failed run keeps what it did, to resume.
+    let eval = |models: &[&Path], extra: &[&str], out: &str| {
+        let mut cmd = reproduce(&data);
+        cmd.args(["eval", "--arch", "eresfd", "--subset", "--device", "cpu"])
+            .args(models)
+            .arg("--images")
+            .arg(&images)
+            .arg("--out")
+            .arg(work.path().join(out))
+            .args(extra);
+        run(&mut cmd)
+    };
+    let checkpoints = data.join("Pruned_Models");
+    let model = checkpoints.join("EResFD-30-pruned.pth");
+    let out = eval(&[&model], &[], "out");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "decoding image {}: the header declares 60000×60000 pixels",
+            first.display()
+        )),
+        "{err}"
+    );
+
+    // A report under a regular file: refused before anything runs (no predictions folder).
+    let blocker = work.path().join("blocker");
+    std::fs::write(&blocker, b"a file, not a folder").unwrap();
+    let report = blocker.join("r.json");
+    let out = eval(&[&model], &["--json", report.to_str().unwrap()], "blocked");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot create the folder {}", blocker.display())),
+        "{err}"
+    );
+    assert!(!work.path().join("blocked/EResFD-30-pruned").exists());
+
+    // Two checkpoints with one file stem: refused before the first runs, both named.
+    let other = work.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let twin = other.join("EResFD-30-pruned.pth");
+    std::fs::copy(checkpoints.join("EResFD-60-pruned.pth"), &twin).unwrap();
+    let out = eval(&[&model, &twin], &[], "twins");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{} and {} would both write their predictions to {}",
+            model.display(),
+            twin.display(),
+            work.path().join("twins/EResFD-30-pruned").display()
+        )),
+        "{err}"
+    );
+    assert!(!work.path().join("twins/EResFD-30-pruned").exists());
+}

@@ -134,3 +134,20 @@ pub fn fetched(names: &[&str]) -> PathBuf {
     }
     dir
 }
+
+/// `jpeg` with its frame header (SOF) rewritten to declare `width` × `height`: a small file that
+/// claims to be huge, as a forged or damaged header does.
+pub fn with_declared_size(jpeg: &[u8], width: u16, height: u16) -> Vec<u8> {
+    let mut bytes = jpeg.to_vec();
+    let mut at = 2;
+    loop {
+        let marker = bytes[at + 1];
+        let len = u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]) as usize;
+        if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
+            bytes[at + 5..at + 7].copy_from_slice(&height.to_be_bytes());
+            bytes[at + 7..at + 9].copy_from_slice(&width.to_be_bytes());
+            return bytes;
+        }
+        at += 2 + len;
+    }
+}

@@ -25,6 +25,7 @@ pub mod export;
 pub mod fetch;
 pub mod finetune;
 pub mod flags;
+pub mod max_pixels;
 pub mod model_arg;
 pub mod pipeline;
 pub mod pretrain;
