@@ -125,6 +125,48 @@ fn a_checkpoint_file_is_identified_by_its_keys() {
     );
 }
 
+/// Issue 14: a file that is no checkpoint says what it is, without the "given without --arch"
+/// prefix that only fits a checkpoint of another network.
+#[test]
+fn invalid_checkpoint_files_say_what_they_are() {
+    crate::require_mirror!();
+    let data = tempdir();
+    let released =
+        std::fs::read(fetched(&["models"]).join("Pruned_Models/EResFD-30-pruned.pth")).unwrap();
+    let mut legacy = vec![
+        0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, b'.',
+    ];
+    legacy.extend_from_slice(b"\x80\x02}q\x00.");
+    let cases: [(&str, Vec<u8>, &str); 3] = [
+        (
+            "legacy.pth",
+            legacy,
+            "legacy.pth is not a valid checkpoint: it is a legacy torch.save file (the format of \
+             torch before 1.6, not a zip archive)",
+        ),
+        (
+            "cut.pth",
+            released[..released.len() / 2].to_vec(),
+            "cut.pth is not a valid checkpoint: no zip end-of-central-directory record",
+        ),
+        (
+            "empty.pth",
+            Vec::new(),
+            "empty.pth is not a valid checkpoint: the file is empty",
+        ),
+    ];
+    for (name, bytes, want) in cases {
+        std::fs::write(data.path().join(name), bytes).unwrap();
+        let err = detect_error(
+            data.path(),
+            data.path(),
+            &["--model", name, "--device", "cpu", "x.jpg"],
+        );
+        assert!(err.starts_with(&format!("error: {want}")), "{err}");
+        assert!(!err.contains("--arch"), "{err}");
+    }
+}
+
 /// Runs a `detect` that must fail, in `cwd`, and returns its stderr.
 fn detect_error(data: &Path, cwd: &Path, args: &[&str]) -> String {
     let out = run(reproduce(data).current_dir(cwd).arg("detect").args(args));
