@@ -339,7 +339,7 @@ pub fn run<'a>(
     }
     let ap_set = aps.as_ref().map(|a| a.set());
     let model_names: Vec<String> = models.iter().map(|m| m.name().to_string()).collect();
-    let hashed = fetch::verify(zoo, data_dir, &model_names, progress)?;
+    let hashed = fetch::verify(zoo, data_dir, &model_names, false, progress)?;
 
     let mut checks = Vec::with_capacity(models.len());
     let mut measured = Vec::new();

@@ -71,6 +71,16 @@ pub enum Source {
     Url(String),
 }
 
+impl Source {
+    /// The host of a URL source, by which an unreachable server is remembered.
+    pub fn host(&self) -> Option<String> {
+        match self {
+            Source::File(_) => None,
+            Source::Url(u) => reqwest::Url::parse(u).ok()?.host_str().map(str::to_string),
+        }
+    }
+}
+
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -102,6 +112,10 @@ pub fn sources(artifact: &Artifact, mirror: Option<&Mirror>) -> Vec<Source> {
 /// Why a source could not deliver.
 #[derive(Debug)]
 pub enum Failure {
+    /// No connection could be made at all (no network, an unknown host, a refused port), or a
+    /// mirror folder lacks the file: not worth waiting for, and a host is not tried again in
+    /// this run.
+    Unreachable(anyhow::Error),
     /// Worth retrying after a pause: a dropped connection, a timeout, a 5xx or 429.
     Transient(anyhow::Error),
     /// Not worth retrying here: a 404, a missing mirror file, a size that disagrees with the
@@ -113,7 +127,7 @@ impl Failure {
     /// The underlying error.
     pub fn into_error(self) -> anyhow::Error {
         match self {
-            Failure::Transient(e) | Failure::Permanent(e) => e,
+            Failure::Unreachable(e) | Failure::Transient(e) | Failure::Permanent(e) => e,
         }
     }
 }
@@ -134,7 +148,7 @@ impl Source {
         match self {
             Source::File(path) => {
                 let mut f = File::open(path).map_err(|e| {
-                    Failure::Permanent(anyhow!("{}: not in the mirror ({e})", path.display()))
+                    Failure::Unreachable(anyhow!("{}: not in the mirror ({e})", path.display()))
                 })?;
                 let total = f
                     .metadata()
