@@ -195,6 +195,63 @@ fn missing_ground_truth_says_how_to_fetch_it() {
     );
 }
 
+/// Issue 14: a truncated or random ground-truth file is named with what is wrong and how to get
+/// it again: no panic report, no backtrace, no terminal colour codes; two setting files given in
+/// each other's place are refused too.
+#[test]
+fn damaged_or_swapped_ground_truth_is_named_without_a_crash_report() {
+    require_mirror!();
+    let data = data_dir_with_gt();
+    std::fs::create_dir(data.path().join("preds")).unwrap();
+    let gt = data.path().join("WIDER/ground_truth");
+    let easy = gt.join("wider_easy_val.mat");
+    let original = std::fs::read(&easy).unwrap();
+    let eval = || {
+        let out = run(reproduce(data.path()).env("RUST_BACKTRACE", "1").args([
+            "eval",
+            "--predictions",
+            "preds",
+            "--subset",
+        ]));
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!err.contains("backtrace"), "{err}");
+        assert!(!err.contains('\u{1b}'), "{err}");
+        assert_eq!(err.lines().count(), 1, "one error line: {err}");
+        err
+    };
+    std::fs::write(&easy, &original[..original.len() / 2]).unwrap();
+    let err = eval();
+    assert!(
+        err.starts_with(&format!(
+            "error: {}: the file is truncated: variable ",
+            easy.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.trim_end().ends_with("`reproduce fetch wider-gt`"),
+        "{err}"
+    );
+    let random: Vec<u8> = (0..5000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    std::fs::write(&easy, random).unwrap();
+    let err = eval();
+    assert!(
+        err.starts_with(&format!("error: {}: not a MAT-file", easy.display())),
+        "{err}"
+    );
+    std::fs::write(&easy, std::fs::read(gt.join("wider_hard_val.mat")).unwrap()).unwrap();
+    let err = eval();
+    assert!(
+        err.contains("the medium setting leaves out face")
+            && err.contains("the two files are swapped or not from the official kit"),
+        "{err}"
+    );
+}
+
 #[test]
 fn bench_eval_times_the_stages() {
     require_mirror!();

@@ -47,6 +47,7 @@ fn run_models(args: &EvalArgs, global: &Global, ground_truth: ValMatFiles) -> Re
         .map(|n| model_spec(&zoo, data, n, args.arch))
         .collect::<Result<Vec<_>>>()?;
     refuse_shared_folders(&resolved_models, &args.out)?;
+    let device = device::resolve(args.device)?;
     let json = args
         .json
         .clone()
@@ -76,7 +77,6 @@ fn run_models(args: &EvalArgs, global: &Global, ground_truth: ValMatFiles) -> Re
             spec
         })
         .collect();
-    let device = device::resolve(args.device)?;
     let config = EvalConfig {
         models,
         images,
