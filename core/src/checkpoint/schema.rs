@@ -72,11 +72,53 @@ impl Schema {
             .sum()
     }
 
+    /// Checks everything loading the network relies on: the structure ([`Schema::check_structure`])
+    /// and finite values in every parameter and BatchNorm statistic. NaN or Inf weights would
+    /// run without an error and detect nothing (AP 0, no boxes, exit 0), so they are refused here,
+    /// naming the keys.
+    pub fn check(&self, sd: &StateDict) -> Result<()> {
+        self.check_structure(sd)?;
+        let bad = self.non_finite(sd);
+        if !bad.is_empty() {
+            let shown: Vec<String> = bad
+                .iter()
+                .take(LISTED)
+                .map(|(key, n, of)| format!("{key} ({n} of {of} values)"))
+                .collect();
+            let more = if bad.len() > LISTED {
+                format!(", ... ({} more)", bad.len() - LISTED)
+            } else {
+                String::new()
+            };
+            bail!(
+                "{} tensor(s) hold NaN or infinite values: {}{more}; the weights are damaged (a \
+                 diverged training run?) and cannot be used",
+                bad.len(),
+                shown.join(", ")
+            );
+        }
+        Ok(())
+    }
+
+    /// The canonical float tensors holding NaN or Inf, with how many of how many values:
+    /// what [`Schema::check`] refuses and the drift check reports. Alias keys are left out (an
+    /// alias holds its canonical twin's values, which [`Schema::check_structure`] ensures).
+    pub fn non_finite(&self, sd: &StateDict) -> Vec<(String, usize, usize)> {
+        sd.iter()
+            .filter(|(key, _)| aliases::canonical(self.arch, key).is_none())
+            .filter_map(|(key, t)| {
+                let values = t.as_f32()?;
+                let n = values.iter().filter(|v| !v.is_finite()).count();
+                (n > 0).then(|| (key.to_string(), n, values.len()))
+            })
+            .collect()
+    }
+
     /// Checks a state dict key by key: every canonical key and every alias key upstream writes
     /// must be there with the right shape and dtype, nothing else may be, and an alias stored
     /// apart from its canonical twin must hold the same values. The error lists every missing,
     /// unexpected, mis-shaped or conflicting key (the first few of each).
-    pub fn check(&self, sd: &StateDict) -> Result<()> {
+    pub fn check_structure(&self, sd: &StateDict) -> Result<()> {
         let arch = self.arch;
         let mut unexpected = Vec::new();
         let mut misshaped = Vec::new();
@@ -198,6 +240,44 @@ mod tests {
     fn a_bad_line_is_named() {
         let err = format!("{:#}", parse("# c\na\t[1, x]\tfloat32\n").unwrap_err());
         assert_eq!(err, "line 2: dimension 'x': invalid digit found in string");
+    }
+
+    #[test]
+    fn non_finite_values_are_refused_naming_the_key() {
+        let schema = Schema::of(Arch::Extd);
+        let mut sd = StateDict::new();
+        for e in schema.entries() {
+            let n = e.shape.iter().product::<i64>() as usize;
+            sd.push(
+                &e.key,
+                if e.int64 {
+                    Array::i64(&e.shape, vec![0; n])
+                } else {
+                    Array::f32(&e.shape, vec![0.5; n])
+                },
+            );
+        }
+        schema.check(&sd).unwrap();
+        let conv = schema.entries()[0].key.clone();
+        sd.get_mut(&conv).unwrap().as_f32_mut().unwrap()[1] = f32::NAN;
+        let bn = schema
+            .keys()
+            .find(|k| k.ends_with("running_var"))
+            .unwrap()
+            .to_string();
+        sd.get_mut(&bn).unwrap().as_f32_mut().unwrap()[0] = f32::INFINITY;
+        schema.check_structure(&sd).unwrap();
+        let err = schema.check(&sd).unwrap_err().to_string();
+        let n = |k: &str| sd.get(k).unwrap().numel();
+        assert_eq!(
+            err,
+            format!(
+                "2 tensor(s) hold NaN or infinite values: {conv} (1 of {} values), {bn} (1 of {} \
+                 values); the weights are damaged (a diverged training run?) and cannot be used",
+                n(&conv),
+                n(&bn)
+            )
+        );
     }
 
     #[test]
