@@ -1,6 +1,7 @@
 //! `reproduce check` end to end: all nine released checkpoints pass; a checkpoint with one more
-//! zeroed filter (written by our own checkpoint writer, registered in a test zoo with its own
-//! hash) drifts with exit 1 and names the metrics; a missing or changed file exits 2.
+//! zeroed filter or a NaN weight (written by our own checkpoint writer, registered in a test zoo
+//! with its own hash) drifts with exit 1 and names the metrics; a missing or changed file, or
+//! alias copies that disagree, exit 2; alias copies that agree count their parameters once.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -112,6 +113,38 @@ pub(crate) fn with_one_more_zero_filter(data: &Path, name: &str, key: &str) -> P
     path
 }
 
+/// EResFD-30 changed by `edit`, written into `data/Pruned_Models/` by the project's checkpoint
+/// writer with every alias key stored as a copy of its own when `copies` (what a user's
+/// `{k: v.clone() for k in sd}` saves), shared otherwise. Returns its path and its registry.
+fn eresfd30_rewritten(
+    data: &Path,
+    copies: bool,
+    edit: impl FnOnce(&mut StateDict),
+) -> (PathBuf, String) {
+    let zoo = Zoo::builtin();
+    let model = zoo.model("eresfd-30").unwrap();
+    let original = fetched(&["models"])
+        .join(MODELS_DIR)
+        .join(&model.artifact.file);
+    let shared = StateDict::read(&original).unwrap();
+    let mut sd = if copies {
+        let mut sd = StateDict::new();
+        for (key, t) in shared.iter() {
+            sd.push(key, t.clone());
+        }
+        sd
+    } else {
+        shared
+    };
+    edit(&mut sd);
+    let path = data.join(MODELS_DIR).join(&model.artifact.file);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    sd.write(&path).unwrap();
+    let bytes = std::fs::metadata(&path).unwrap().len();
+    let sha = sha256_file(&path, "test", &Hidden).unwrap();
+    (path, one_model_zoo(model, &sha, bytes))
+}
+
 /// Runs `reproduce check ARGS --quiet` on the data folder `data` against the registry text
 /// `zoo`, which is written into `work` with the report; returns the output and the report.
 pub(crate) fn check_against(data: &Path, work: &Path, zoo: &str, args: &[&str]) -> (Output, Value) {
@@ -176,7 +209,12 @@ fn the_released_checkpoints_pass() {
             .collect();
         assert_eq!(
             metrics,
-            [("params", true), ("sparsity", true), ("zero_filters", true)],
+            [
+                ("params", true),
+                ("sparsity", true),
+                ("zero_filters", true),
+                ("non_finite", true)
+            ],
             "{}",
             model.name()
         );
@@ -224,6 +262,124 @@ fn one_more_zeroed_filter_is_drift() {
     // At least one more exact zero than the release (the filter's weights may include zeros).
     let sparsity = m["metrics"][1]["measured"].as_f64().unwrap();
     assert!(sparsity > model.expected.sparsity + zoo.tolerances.sparsity);
+}
+
+/// Issue 14, bug 4: a NaN weight passed everywhere; `check` now reports it as drift of the
+/// weights (the `non_finite` metric), and the commands that use the weights refuse them,
+/// naming the key.
+#[test]
+fn a_nan_weight_is_drift_and_refused_by_the_other_commands() {
+    crate::require_mirror!();
+    let shared = crate::require_reference!();
+    let data = tempdir();
+    let key = "base.m0.layer3.0.res_layer.0.weight";
+    let (_, zoo_text) = eresfd30_rewritten(data.path(), false, |sd| {
+        let values = sd.get_mut(key).unwrap().as_f32_mut().unwrap();
+        let live = values.iter_mut().find(|v| **v != 0.0).unwrap();
+        *live = f32::NAN;
+    });
+    let (out, r) = check_against(data.path(), data.path(), &zoo_text, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.starts_with("DRIFT  eresfd-30 ") && stdout.contains(" non_finite 1 (expected 0)\n"),
+        "{stdout}"
+    );
+    assert_eq!(r["models"][0]["drifted"], serde_json::json!(["non_finite"]));
+    let zoo_path = data.path().join("zoo.yaml");
+    let photo = shared.join("fixtures/grace_hopper.jpg");
+    for args in [
+        vec!["tables"],
+        vec!["zoo", "show", "eresfd-30"],
+        vec![
+            "detect",
+            "--model",
+            "eresfd-30",
+            "--device",
+            "cpu",
+            photo.to_str().unwrap(),
+        ],
+    ] {
+        let out = run(reproduce(data.path())
+            .arg("--zoo")
+            .arg(&zoo_path)
+            .args(&args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "1 tensor(s) hold NaN or infinite values: {key} (1 of "
+            )),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// Issue 14, bug 5: alias keys saved as copies of their own count once (92,208 parameters,
+/// the release's sparsity), in `check`, `zoo show` and `tables` alike; copies that disagree
+/// with their canonical tensor are refused by every command.
+#[test]
+fn alias_copies_count_once_and_disagreeing_copies_are_refused() {
+    crate::require_mirror!();
+    let shared = crate::require_reference!();
+    let data = tempdir();
+    let (_, zoo_text) = eresfd30_rewritten(data.path(), true, |_| {});
+    let (out, r) = check_against(data.path(), data.path(), &zoo_text, &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(r["models"][0]["metrics"][0]["measured"], 92_208);
+    let zoo_path = data.path().join("zoo.yaml");
+    let show = crate::util::run_ok(reproduce(data.path()).arg("--zoo").arg(&zoo_path).args([
+        "zoo",
+        "show",
+        "eresfd-30",
+    ]));
+    assert!(
+        show.contains("parameters:    92208 (counted from the file)"),
+        "{show}"
+    );
+    crate::util::run_ok(
+        reproduce(data.path())
+            .arg("--zoo")
+            .arg(&zoo_path)
+            .arg("tables"),
+    );
+
+    let conflicting = tempdir();
+    let (_, zoo_text) = eresfd30_rewritten(conflicting.path(), true, |sd| {
+        sd.get_mut("loc0.bias").unwrap().as_f32_mut().unwrap()[0] += 1.0;
+    });
+    let (out, _) = check_against(conflicting.path(), conflicting.path(), &zoo_text, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("1 conflicting alias key(s): loc0.bias differs from loc.0.bias"),
+        "{stdout}"
+    );
+    let zoo_path = conflicting.path().join("zoo.yaml");
+    let photo = shared.join("fixtures/grace_hopper.jpg");
+    for args in [
+        vec!["tables"],
+        vec!["zoo", "show", "eresfd-30"],
+        vec![
+            "detect",
+            "--model",
+            "eresfd-30",
+            "--device",
+            "cpu",
+            photo.to_str().unwrap(),
+        ],
+    ] {
+        let out = run(reproduce(conflicting.path())
+            .arg("--zoo")
+            .arg(&zoo_path)
+            .args(&args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("1 conflicting alias key(s): loc0.bias differs from loc.0.bias"),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 #[test]

@@ -197,6 +197,63 @@ fn missing_ground_truth_says_how_to_fetch_it() {
     );
 }
 
+/// Issue 14: a truncated or random ground-truth file is named with what is wrong and how to get
+/// it again: no panic report, no backtrace, no terminal colour codes; two setting files given in
+/// each other's place are refused too.
+#[test]
+fn damaged_or_swapped_ground_truth_is_named_without_a_crash_report() {
+    require_mirror!();
+    let data = data_dir_with_gt();
+    std::fs::create_dir(data.path().join("preds")).unwrap();
+    let gt = data.path().join("WIDER/ground_truth");
+    let easy = gt.join("wider_easy_val.mat");
+    let original = std::fs::read(&easy).unwrap();
+    let eval = || {
+        let out = run(reproduce(data.path()).env("RUST_BACKTRACE", "1").args([
+            "eval",
+            "--predictions",
+            "preds",
+            "--subset",
+        ]));
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!err.contains("backtrace"), "{err}");
+        assert!(!err.contains('\u{1b}'), "{err}");
+        assert_eq!(err.lines().count(), 1, "one error line: {err}");
+        err
+    };
+    std::fs::write(&easy, &original[..original.len() / 2]).unwrap();
+    let err = eval();
+    assert!(
+        err.starts_with(&format!(
+            "error: {}: the file is truncated: variable ",
+            easy.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.trim_end().ends_with("`reproduce fetch wider-gt`"),
+        "{err}"
+    );
+    let random: Vec<u8> = (0..5000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    std::fs::write(&easy, random).unwrap();
+    let err = eval();
+    assert!(
+        err.starts_with(&format!("error: {}: not a MAT-file", easy.display())),
+        "{err}"
+    );
+    std::fs::write(&easy, std::fs::read(gt.join("wider_hard_val.mat")).unwrap()).unwrap();
+    let err = eval();
+    assert!(
+        err.contains("the medium setting leaves out face")
+            && err.contains("the two files are swapped or not from the official kit"),
+        "{err}"
+    );
+}
+
 #[test]
 fn bench_eval_times_the_stages() {
     require_mirror!();
@@ -708,4 +765,75 @@ fn bench_infer_times_the_stages_and_compares_with_upstream() {
     ] {
         assert!(stdout.contains(line), "{line}: {stdout}");
     }
+}
+
+/// Issue 14: an image whose header claims 60000×60000 is refused by name before it is decoded
+/// (bug 1), and outputs that cannot be written, or two models that would share a predictions
+/// folder, are refused before any image runs.
+#[test]
+fn eval_refuses_huge_images_and_unwritable_or_shared_outputs_up_front() {
+    require_mirror!();
+    let data = fetched(&["wider-val-mini", "wider-gt", "models"]);
+    let work = tempdir();
+    let images = work.path().join("images");
+    some_mini_images(&data, &images, 1);
+    let first = prediction_files(&images).remove(0);
+    let huge = crate::util::with_declared_size(&std::fs::read(&first).unwrap(), 60000, 60000);
+    std::fs::write(&first, huge).unwrap();
+    // A fresh --out folder for each case: a failed run keeps what it did, to resume.
+    let eval = |models: &[&Path], extra: &[&str], out: &str| {
+        let mut cmd = reproduce(&data);
+        cmd.args(["eval", "--arch", "eresfd", "--subset", "--device", "cpu"])
+            .args(models)
+            .arg("--images")
+            .arg(&images)
+            .arg("--out")
+            .arg(work.path().join(out))
+            .args(extra);
+        run(&mut cmd)
+    };
+    let checkpoints = data.join("Pruned_Models");
+    let model = checkpoints.join("EResFD-30-pruned.pth");
+    let out = eval(&[&model], &[], "out");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "decoding image {}: the header declares 60000×60000 pixels",
+            first.display()
+        )),
+        "{err}"
+    );
+
+    // A report under a regular file: refused before anything runs (no predictions folder).
+    let blocker = work.path().join("blocker");
+    std::fs::write(&blocker, b"a file, not a folder").unwrap();
+    let report = blocker.join("r.json");
+    let out = eval(&[&model], &["--json", report.to_str().unwrap()], "blocked");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot create the folder {}", blocker.display())),
+        "{err}"
+    );
+    assert!(!work.path().join("blocked/EResFD-30-pruned").exists());
+
+    // Two checkpoints with one file stem: refused before the first runs, both named.
+    let other = work.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let twin = other.join("EResFD-30-pruned.pth");
+    std::fs::copy(checkpoints.join("EResFD-60-pruned.pth"), &twin).unwrap();
+    let out = eval(&[&model, &twin], &[], "twins");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{} and {} would both write their predictions to {}",
+            model.display(),
+            twin.display(),
+            work.path().join("twins/EResFD-30-pruned").display()
+        )),
+        "{err}"
+    );
+    assert!(!work.path().join("twins/EResFD-30-pruned").exists());
 }

@@ -628,3 +628,182 @@ fn the_shared_test_data_folder_holds_what_was_asked_for() {
     }
     assert_eq!(util::fetched(&["models"]), dir);
 }
+
+/// Issue 14, bug 2: a complete data folder that the user cannot write (a shared cache, a CI cache
+/// restored read-only) serves `verify`, `check` and `tables`; the stamps and locks they would
+/// write are skipped with a note, and nothing in the folder changes. The commands run as
+/// `nobody` when the tests run as root (whom permissions do not stop).
+#[test]
+fn a_read_only_data_folder_serves_verify_check_and_tables() {
+    let mirror = require_mirror!();
+    let root = tempdir();
+    let data = root.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    run_ok(reproduce(&data).env("BFPGM_MIRROR", &mirror).args([
+        "fetch",
+        "models",
+        "wider-val-mini",
+    ]));
+    // One stale stamp (a restored cache keeps contents, not always mtimes): that file is hashed.
+    let touched = data.join("Pruned_Models/EResFD-30-pruned.pth");
+    std::fs::File::options()
+        .append(true)
+        .open(&touched)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+        .unwrap();
+    let reports = tempdir();
+    util::chmod_tree(reports.path(), 0o777);
+    util::chmod_tree(root.path(), 0o444);
+    let before = util::tree(&data);
+    let as_reader = |args: &[&str]| {
+        let out = run(util::unprivileged(reproduce(&data).args(args)));
+        (
+            out.status.code(),
+            stderr_of(&out),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, err, out) = as_reader(&["verify"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("10 ok, 0 bad, "), "{out}");
+    assert!(
+        err.contains(&format!(
+            "cannot record that {} verified",
+            touched.display()
+        )),
+        "{err}"
+    );
+    let report = reports.path().join("check.json");
+    let (code, err, out) = as_reader(&[
+        "check",
+        "--eval",
+        "off",
+        "--quiet",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("9 models: 9 ok, 0 drifted"), "{out}");
+    let (code, err, _) = as_reader(&["tables"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("cannot be written: files there are used without lock files"),
+        "{err}"
+    );
+    let (code, err, _) = as_reader(&["fetch", "wider-val-mini"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(util::tree(&data), before, "nothing was written");
+    util::chmod_tree(root.path(), 0o755);
+}
+
+/// Issue 14: what an extraction wrote is recorded and checked. A deleted image is reported by
+/// `verify` (exit 1) and unpacked again by `fetch`; an image changed in place is found by
+/// `verify --deep`; an archive whose extraction failed is not "ok".
+#[test]
+fn damage_inside_an_unpacked_archive_is_found_and_repaired() {
+    let server = Server::start();
+    let jpgs = [payload(5000, 21), payload(6000, 22)];
+    let zip = zip_of(&[
+        ("set/images/0.jpg", &jpgs[0]),
+        ("set/images/1.jpg", &jpgs[1]),
+    ]);
+    server.serve("/set.zip", &zip);
+    let s = setup(&[Entry::new("set", "set.zip", &zip, vec![server.url("/set.zip")]).archive()]);
+    run_ok(&mut s.fetch(&["set"]));
+    let verify = |args: &[&str]| {
+        let mut cmd = reproduce(&s.data);
+        cmd.arg("--zoo").arg(&s.zoo).arg("verify").args(args);
+        run(&mut cmd)
+    };
+    assert!(verify(&["--deep"]).status.success());
+    let image = s.data.join("files/set/images/1.jpg");
+    std::fs::remove_file(&image).unwrap();
+    let out = verify(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("UNPACKED CHANGED"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "1 unpacked file(s) missing and 0 changed since unpacking (first: {} is missing)",
+            image.display()
+        )),
+        "{stdout}"
+    );
+    // Commands that use the set say what is wrong, and fetch unpacks it again.
+    let out = run_ok(&mut s.fetch(&["set"]));
+    assert!(
+        out.contains("already verified, extracted 2 entries"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read(&image).unwrap(), jpgs[1]);
+    // Same size, other bytes: only --deep reads them.
+    let mut changed = jpgs[1].clone();
+    changed[100] ^= 0xff;
+    std::fs::write(&image, &changed).unwrap();
+    assert!(verify(&[]).status.success());
+    let out = verify(&["--deep", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report[0]["result"], "ok");
+    assert_eq!(report[0]["unpacked"], "changed");
+    assert_eq!(report[0]["changed"], 1);
+    // An extraction that never completed (no record of it) is not ok either.
+    std::fs::remove_file(s.data.join("files/.set.zip.extracted")).unwrap();
+    let out = verify(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("NOT UNPACKED"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// Issue 14: offline, every source unreachable is said at once, with no retries and no pause
+/// per file, and the next files from the same host are not even tried; `--retries` is a global
+/// flag. A fetch leaves no lock file behind.
+#[test]
+fn unreachable_sources_fail_at_once_and_no_lock_file_stays() {
+    // A port nothing listens on: the connection is refused at once.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let (a, b) = (payload(100, 31), payload(200, 32));
+    let s = setup(&[
+        Entry::new("one", "a.bin", &a, vec![format!("{dead}/a.bin")]),
+        Entry::new("two", "b.bin", &b, vec![format!("{dead}/b.bin")]),
+    ]);
+    let mirror = tempdir();
+    let out = run(s
+        .fetch(&["one", "two", "--retries", "5"])
+        .env("BFPGM_MIRROR", mirror.path()));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_of(&out);
+    assert!(!err.contains("retrying"), "{err}");
+    assert!(
+        err.contains("one (a.bin) could not be fetched: none of its sources can be reached ("),
+        "{err}"
+    );
+    assert!(err.contains("a.bin: not in the mirror"), "{err}");
+    assert!(
+        err.contains(
+            "check the network connection, or point --mirror / BFPGM_MIRROR at a \
+                      folder that holds a.bin"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("could not be reached earlier in this run"),
+        "the second file skips the dead host: {err}"
+    );
+
+    let server = Server::start();
+    server.serve("/a.bin", &a);
+    let s = setup(&[Entry::new("one", "a.bin", &a, vec![server.url("/a.bin")])]);
+    run_ok(&mut s.fetch(&["one"]));
+    let hidden: Vec<String> = util::tree(&s.data.join("files"))
+        .into_iter()
+        .filter(|n| n.ends_with(".lock"))
+        .collect();
+    assert!(hidden.is_empty(), "{hidden:?}");
+}

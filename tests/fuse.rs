@@ -72,6 +72,7 @@ fn batches(data: &std::path::Path) -> Vec<Batch> {
         prefetch: 2,
         pin: None,
         nice: 0,
+        max_pixels: bfpgm_core::imageio::DEFAULT_MAX_PIXELS,
     };
     Loader::start(ds.clone(), shuffled(ds.len(), 0, 5), mode, 0, 5, cfg)
         .map(|b| b.unwrap())

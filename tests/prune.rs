@@ -10,6 +10,7 @@ use std::process::Command;
 
 use bfpgm_core::checkpoint::StateDict;
 use bfpgm_core::measure::calc_sparsity;
+use bfpgm_core::zoo::Arch;
 
 use crate::util::{fetched, reproduce, run, run_ok, tempdir};
 
@@ -79,7 +80,7 @@ fn pipeline_quick_ends_in_the_sparsity_band_with_a_model_tables_and_detect_load(
     let model = out.join("finetune/model.pth");
     let sd = StateDict::read(&model).unwrap();
     assert_eq!(sd.len(), 920);
-    let sparsity = calc_sparsity(&sd);
+    let sparsity = calc_sparsity(&sd, Arch::Eresfd).unwrap();
     let record = json(&out.join("finetune/model.json"));
     assert_eq!(record["sparsity"]["zeros"], sparsity.zeros);
     assert_eq!(record["sparsity"]["total"], 92_208);

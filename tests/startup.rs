@@ -131,6 +131,82 @@ fn cuda_that_cannot_be_used_is_an_error_with_the_reason_and_auto_falls_back() {
     );
 }
 
+/// Issue 14, bug 6: every command that takes a device accepts `cuda:N`, and where CUDA cannot be
+/// used it is exit 2 with the reason, before any work: nothing is measured on the CPU instead.
+#[test]
+fn every_network_command_takes_cuda_n_and_refuses_it_without_cuda() {
+    require_mirror!();
+    let data = fetched(&["models", "wider-mini", "wider-gt"]);
+    let photo = crate::require_reference!().join("fixtures/grace_hopper.jpg");
+    let work = tempdir();
+    let out = |name: &str| work.path().join(name).display().to_string();
+    let images = data
+        .join("WIDER-mini/WIDER_val/images")
+        .display()
+        .to_string();
+    let wider = data.join("WIDER-mini").display().to_string();
+    let commands: [Vec<String>; 6] = [
+        vec![
+            "detect".into(),
+            "--model".into(),
+            "eresfd-30".into(),
+            photo.display().to_string(),
+        ],
+        vec![
+            "eval".into(),
+            "eresfd-30".into(),
+            "--subset".into(),
+            "--images".into(),
+            images,
+            "--out".into(),
+            out("eval"),
+        ],
+        vec![
+            "check".into(),
+            "eresfd-30".into(),
+            "--eval".into(),
+            "mini".into(),
+            "--report".into(),
+            out("check.json"),
+        ],
+        vec![
+            "bench".into(),
+            "infer".into(),
+            "--model".into(),
+            "eresfd-30".into(),
+        ],
+        vec!["bench".into(), "train".into()],
+        vec![
+            "pretrain".into(),
+            "--arch".into(),
+            "eresfd".into(),
+            "--wider".into(),
+            wider,
+            "--out".into(),
+            out("pretrain"),
+        ],
+    ];
+    for args in commands {
+        let got = run(reproduce(&data).args(&args).args(["--device", "cuda:1"]));
+        if got.status.success() {
+            eprintln!("skipped: this machine has a second CUDA device");
+            return;
+        }
+        assert_eq!(got.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&got.stderr);
+        assert!(
+            err.contains("error: --device cuda:1 asked for, but CUDA "),
+            "{args:?}: {err}"
+        );
+        assert!(got.stdout.is_empty(), "{args:?}: nothing ran");
+    }
+    assert_eq!(
+        std::fs::read_dir(work.path()).unwrap().count(),
+        0,
+        "nothing was written"
+    );
+}
+
 #[test]
 fn the_front_names_the_missing_torch_binary() {
     let dir = tempdir();

@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bfpgm_core::checkpoint::StateDict;
+use bfpgm_core::zoo::Arch;
 
 use crate::util::{fetched, reproduce, run, run_ok, tempdir};
 
@@ -100,7 +101,7 @@ fn the_loss_falls_and_the_checkpoints_are_upstream_weights() {
     let weights = out.join("epoch-002.pth");
     let sd = StateDict::read(&weights).unwrap();
     assert_eq!(sd.len(), 920);
-    assert_eq!(sd.parameter_count(), 92_208);
+    assert_eq!(sd.parameter_count(Arch::Eresfd).unwrap(), 92_208);
     // ...by `reproduce detect`...
     let image = wider.join("WIDER_val/images/0--Parade/0_Parade_marchingband_1_465.jpg");
     let json = run_ok(

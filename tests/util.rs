@@ -120,3 +120,65 @@ pub fn fetched(names: &[&str]) -> PathBuf {
     }
     dir
 }
+
+/// `jpeg` with its frame header (SOF) rewritten to declare `width` × `height`: a small file that
+/// claims to be huge, as a forged or damaged header does.
+pub fn with_declared_size(jpeg: &[u8], width: u16, height: u16) -> Vec<u8> {
+    let mut bytes = jpeg.to_vec();
+    let mut at = 2;
+    loop {
+        let marker = bytes[at + 1];
+        let len = u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]) as usize;
+        if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
+            bytes[at + 5..at + 7].copy_from_slice(&height.to_be_bytes());
+            bytes[at + 7..at + 9].copy_from_slice(&width.to_be_bytes());
+            return bytes;
+        }
+        at += 2 + len;
+    }
+}
+
+/// Runs `cmd` as a user without write access to what root created: as `nobody` (uid and gid
+/// 65534) when the tests run as root, who could write anywhere regardless of permissions; as the
+/// test user otherwise, whom the permission bits stop already.
+pub fn unprivileged(cmd: &mut Command) -> &mut Command {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        use std::os::unix::process::CommandExt;
+        cmd.uid(65534).gid(65534);
+    }
+    cmd
+}
+
+/// Sets the permission bits of `path` and everything below it: `mode` for files, `mode` plus
+/// the search bits for folders.
+pub fn chmod_tree(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let md = std::fs::symlink_metadata(path).unwrap();
+    if md.is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            chmod_tree(&entry.unwrap().path(), mode);
+        }
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode | 0o111)).unwrap();
+    } else if md.is_file() {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+}
+
+/// Every path below `dir`, hidden ones included, relative and sorted: to show that a command
+/// wrote nothing.
+pub fn tree(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            out.push(path.strip_prefix(root).unwrap().display().to_string());
+            if path.is_dir() {
+                walk(root, &path, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}

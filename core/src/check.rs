@@ -7,7 +7,9 @@
 //!    the wrong hash is **not** replaced, it is reported, because a changed file is what the
 //!    check exists to notice;
 //! 2. reads the weights strictly and measures them ([`Measurement`]): parameters, `calc_sparsity`,
-//!    all-zero filters, and the group-rate tables ([`crate::report::tables`]);
+//!    all-zero filters, NaN or Inf values (`non_finite`, expected 0: damaged weights are drift,
+//!    where every other command refuses them), and the group-rate tables
+//!    ([`crate::report::tables`]);
 //! 3. when an [`ApMeasure`] is given, measures the APs on its WIDER set;
 //! 4. compares each number with `expected` in `zoo.yaml` under `tolerances` ([`Metric`]); a
 //!    mini-set AP under the model's stability band (`expected.mini_ap_band`, at least
@@ -32,7 +34,7 @@
 //!     "name": "eresfd-30", "arch": "eresfd", "path": PATH, "verdict": "ok",
 //!     "file": { "result": "verified" | "fetched" | "missing" | "wrong_size" | "mismatch",
 //!               "expected_sha256": HEX, "sha256": HEX | null, "bytes": N | null },
-//!     "metrics": [ { "metric": "params" | "sparsity" | "zero_filters"
+//!     "metrics": [ { "metric": "params" | "sparsity" | "zero_filters" | "non_finite"
 //!                              | "mini_ap.easy" | ... | "ap.hard",
 //!                    "measured": NUMBER, "expected": NUMBER | null,   // null: none recorded
 //!                    "tolerance": NUMBER, "holds": true | false | null } ],
@@ -43,9 +45,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::checkpoint::{Schema, StateDict};
 use crate::fetch::{self, Check, FetchOptions};
 use crate::groups::Grouping;
 use crate::measure::Measurement;
@@ -353,7 +356,7 @@ pub fn run<'a>(
     }
     let ap_set = aps.as_ref().map(|a| a.set());
     let model_names: Vec<String> = models.iter().map(|m| m.name().to_string()).collect();
-    let hashed = fetch::verify(zoo, data_dir, &model_names, progress)?;
+    let hashed = fetch::verify(zoo, data_dir, &model_names, false, progress)?;
 
     let mut checks = Vec::with_capacity(models.len());
     let mut measured = Vec::new();
@@ -487,7 +490,14 @@ fn measure<'a>(
     tolerances: Tolerances,
     aps: Option<&mut (dyn ApMeasure + 'a)>,
 ) -> Result<(Vec<Metric>, Measurement)> {
-    let m = Measurement::read(path, model.arch, Grouping::Checkpoint)?;
+    // Non-finite values are a measurement here, not a refusal: the weights drifted.
+    let schema = Schema::of(model.arch);
+    let sd = schema
+        .normalize_structure(&StateDict::read(path)?)
+        .with_context(|| format!("{} does not hold {} weights", path.display(), model.arch))?;
+    let non_finite: usize = schema.non_finite(&sd).iter().map(|(_, n, _)| n).sum();
+    let m = Measurement::of(&sd, model.arch, Grouping::Checkpoint)
+        .with_context(|| format!("measuring {}", path.display()))?;
     let e = &model.expected;
     let mut metrics = vec![
         Metric::new(
@@ -506,6 +516,12 @@ fn measure<'a>(
             "zero_filters",
             Value::Count(m.zero_filters() as u64),
             Some(Value::Count(e.zero_filters)),
+            0.0,
+        ),
+        Metric::new(
+            "non_finite",
+            Value::Count(non_finite as u64),
+            Some(Value::Count(0)),
             0.0,
         ),
     ];

@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 /// The hidden temporary name this process uses while writing `path`.
 pub fn temporary_path(path: &Path) -> PathBuf {
@@ -38,6 +38,29 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     written.with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Checks, before any work starts, that `path` can be written once the work is done: a command
+/// that runs for minutes must not fail at its last step because its report has nowhere to go.
+/// Creates the file's folder (as [`write_atomic`] would) and tries the temporary name, leaving
+/// no file behind.
+pub fn check_writable(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        bail!("{} is a folder; give a file name", path.display());
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| {
+            format!(
+                "cannot create the folder {} for {}",
+                dir.display(),
+                path.display()
+            )
+        })?;
+    }
+    let probe = temporary_path(path);
+    std::fs::File::create(&probe).with_context(|| format!("cannot write {}", path.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +87,27 @@ mod tests {
         assert!(err.starts_with("cannot write "), "{err}");
         assert!(!temporary_path(&path).exists());
         assert!(path.is_dir());
+    }
+
+    #[test]
+    fn outputs_are_checked_before_the_work_and_nothing_is_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = dir.path().join("new/sub/report.json");
+        check_writable(&report).unwrap();
+        assert!(report.parent().unwrap().is_dir());
+        assert_eq!(
+            std::fs::read_dir(report.parent().unwrap()).unwrap().count(),
+            0
+        );
+        let file = dir.path().join("plain.txt");
+        std::fs::write(&file, b"x").unwrap();
+        let err = format!("{:#}", check_writable(&file.join("r.json")).unwrap_err());
+        assert!(
+            err.starts_with(&format!("cannot create the folder {}", file.display())),
+            "{err}"
+        );
+        let err = check_writable(dir.path()).unwrap_err().to_string();
+        assert!(err.ends_with("is a folder; give a file name"), "{err}");
     }
 
     #[test]

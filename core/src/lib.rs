@@ -10,6 +10,7 @@
 //! * [`hash`]: sha256 of files and bytes, one home for downloads and runs.
 //! * [`fsutil`]: write-then-rename, so no command leaves a half-written file.
 //! * [`progress`]: progress events from long steps, drawn by the CLI as bars or log lines.
+//! * [`quiet_panic`]: a library's panic on hostile input as an error, without a crash report.
 //! * [`checkpoint`]: the strict `.pth` reader and writer (zip + pickle subset, no code execution),
 //!   holding plain arrays.
 //! * [`groups`]: the layer groups of the two networks and upstream's rounding rule.
@@ -37,6 +38,7 @@ pub mod hash;
 pub mod imageio;
 pub mod measure;
 pub mod progress;
+pub mod quiet_panic;
 pub mod record;
 pub mod report;
 pub mod tradeoff;

@@ -21,7 +21,7 @@
 
 use std::path::Path;
 
-use crate::checkpoint::{Array, Schema, StateDict};
+use crate::checkpoint::{Array, StateDict, read_checked};
 use crate::groups::{GROUPS, Group, Grouping, filters_to_prune, group_of, groups};
 use crate::zoo::Arch;
 use anyhow::{Context, Result, bail};
@@ -65,11 +65,19 @@ impl Sparsity {
     }
 }
 
-/// Upstream's `calc_sparsity` (`utilities.py`) on a state dict: every parameter tensor once
-/// (aliases and buffers left out). [`Sparsity::percent`] is the README's column before
-/// truncation; divided by 100 it is the "actual sparsity" of the BO constraint.
-pub fn calc_sparsity(sd: &StateDict) -> Sparsity {
-    sd.parameters()
+/// Upstream's `calc_sparsity` (`utilities.py`) on a state dict of `arch`: every parameter
+/// tensor once, over the canonical keys (aliases and buffers left out, whether the file shares
+/// its alias tensors or stores copies). [`Sparsity::percent`] is the README's column before
+/// truncation; divided by 100 it is the "actual sparsity" of the BO constraint. An alias copy
+/// with other values is an error.
+pub fn calc_sparsity(sd: &StateDict, arch: Arch) -> Result<Sparsity> {
+    Ok(canonical_sparsity(&sd.canonical(arch)?))
+}
+
+/// [`calc_sparsity`] of a state dict that is canonical already.
+fn canonical_sparsity(canonical: &StateDict) -> Sparsity {
+    canonical
+        .parameters()
         .fold(Sparsity { zeros: 0, total: 0 }, |acc, (_, t)| Sparsity {
             zeros: acc.zeros + t.zeros() as u64,
             total: acc.total + t.numel() as u64,
@@ -229,18 +237,17 @@ impl Measurement {
         Ok(Measurement {
             arch,
             grouping,
-            sparsity: calc_sparsity(&canonical),
+            sparsity: canonical_sparsity(&canonical),
             convs,
         })
     }
 
     /// Reads and measures a checkpoint file, after checking key by key that it holds `arch`
-    /// weights (as loading the network does), so a damaged or foreign file is an error that
-    /// names the file and the keys rather than a table of nonsense.
+    /// weights with finite values (as loading the network does, [`read_checked`]), so a damaged
+    /// or foreign file is an error that names the file and the keys rather than a table of
+    /// nonsense.
     pub fn read(path: &Path, arch: Arch, grouping: Grouping) -> Result<Measurement> {
-        let sd = Schema::of(arch)
-            .normalize(&StateDict::read(path)?)
-            .with_context(|| format!("{} does not hold {arch} weights", path.display()))?;
+        let sd = read_checked(path, arch)?;
         Measurement::of(&sd, arch, grouping)
             .with_context(|| format!("measuring {}", path.display()))
     }
@@ -380,7 +387,7 @@ mod tests {
         };
         let sd = StateDict::read(&path).unwrap();
         assert_eq!(
-            calc_sparsity(&sd),
+            calc_sparsity(&sd, Arch::Eresfd).unwrap(),
             Sparsity {
                 zeros: 29_135,
                 total: 92_208

@@ -19,6 +19,7 @@ use crate::eval::report::device_name;
 use bfpgm_core::cli::Global;
 use bfpgm_core::cli::bench::{Bench, BenchArgs, InferBench};
 use bfpgm_core::cli::eval::val_gt_files;
+use bfpgm_core::imageio::DEFAULT_MAX_PIXELS;
 use bfpgm_core::progress;
 use bfpgm_core::report::text_table::TextTable;
 use bfpgm_core::wider::{GroundTruth, ValMatFiles};
@@ -76,6 +77,7 @@ fn run_infer(args: InferBench, global: &Global) -> Result<ExitCode> {
         workers: args
             .workers
             .map_or_else(crate::eval::session::default_workers, usize::from),
+        max_pixels: DEFAULT_MAX_PIXELS,
     };
     tch::set_num_threads(i32::from(args.threads));
     let stop = interrupt_flag()?;

@@ -14,6 +14,7 @@ use crate::train::augment::AugmentConfig;
 use crate::train::data::{Dataset, LoaderConfig, Mode, Split, WiderDir};
 use bfpgm_core::cli::Global;
 use bfpgm_core::cli::bench_loader::LoaderBench;
+use bfpgm_core::imageio::DEFAULT_MAX_PIXELS;
 
 /// Measures each thread count and prints one line per count.
 pub fn run(args: LoaderBench, global: &Global) -> Result<ExitCode> {
@@ -54,6 +55,7 @@ pub fn run(args: LoaderBench, global: &Global) -> Result<ExitCode> {
             prefetch: 2 * threads,
             pin: None,
             nice: 0,
+            max_pixels: DEFAULT_MAX_PIXELS,
         };
         let mut batches = Endless::new(ds.clone(), mode.clone(), cfg);
         for _ in 0..args.warmup {

@@ -20,6 +20,7 @@ use crate::train::optim::OptimConfig;
 use crate::train::{DeviceOptions, Trainer};
 use bfpgm_core::cli::Global;
 use bfpgm_core::cli::bench_train::*;
+use bfpgm_core::imageio::DEFAULT_MAX_PIXELS;
 use bfpgm_core::zoo::Arch;
 
 /// Upstream's EResFD pre-training throughput on one H100 (images/s, batch 16, 640 × 640).
@@ -102,6 +103,7 @@ pub fn run(args: TrainBench, global: &Global) -> Result<ExitCode> {
         nice: args
             .loader_nice
             .unwrap_or_else(|| LoaderConfig::nice_for(dev)),
+        max_pixels: DEFAULT_MAX_PIXELS,
     };
     let mode = Mode::Train(AugmentConfig::upstream(
         args.input_size,

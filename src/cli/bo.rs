@@ -94,6 +94,7 @@ pub fn run(args: BoArgs, global: &Global) -> Result<ExitCode> {
     let opts = BoOptions {
         devices: search_devices(&args.devices, &args.exec)?,
         loader_workers: args.exec.workers(),
+        max_pixels: args.exec.limit.max_pixels,
         max_trials: args.max_trials,
         shard: args.shard.map(|s| Shard {
             index: s.index,

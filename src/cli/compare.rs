@@ -74,6 +74,7 @@ pub fn run(args: CompareArgs, global: &Global) -> Result<ExitCode> {
             .workers
             .map_or_else(session::default_workers, usize::from),
         threads: usize::from(args.threads),
+        max_pixels: args.limit.max_pixels,
     };
     let run = session::run(&config, sink.as_ref(), interrupt_flag()?)?;
     let mut stdout = std::io::stdout().lock();

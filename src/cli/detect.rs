@@ -2,6 +2,7 @@
 //! size, as upstream's `detect_face(net, img, shrink=1)` does (`wider-eval.md` §A.3): detections
 //! above 0.05, boxes in pixels. Writes JSON and the WIDER text format, and can draw the boxes.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,8 +15,8 @@ use crate::model::{Detection, Detector, input_tensor};
 use bfpgm_core::cli::Global;
 use bfpgm_core::cli::detect::*;
 use bfpgm_core::cli::model_arg::{self, IfMissing};
-use bfpgm_core::fsutil::write_atomic;
-use bfpgm_core::imageio::{RgbImage, encode_png, read_image};
+use bfpgm_core::fsutil::{check_writable, write_atomic};
+use bfpgm_core::imageio::{RgbImage, encode_png, read_image_within};
 use bfpgm_core::report::boxes::{LabelledBox, draw_boxes};
 use bfpgm_core::zoo::Arch;
 
@@ -106,18 +107,43 @@ fn stem(path: &Path) -> Result<String> {
         .with_context(|| format!("{} has no file name", path.display()))
 }
 
-/// Runs the detector over every image; the first unreadable image stops the run.
+/// Refuses, before anything runs, two images whose output files would have the same names
+/// (`a/x.jpg` and `b/x.jpg` both give `x.json`), naming both: one would silently replace the
+/// other's results.
+fn refuse_shared_names(images: &[PathBuf], folder: &Path) -> Result<()> {
+    let mut seen: BTreeMap<String, &PathBuf> = BTreeMap::new();
+    for image in images {
+        let name = stem(image)?;
+        if let Some(first) = seen.insert(name.clone(), image) {
+            bail!(
+                "{} and {} would both write {name}.* into {}; rename one of them or detect them \
+                 in separate runs",
+                first.display(),
+                image.display(),
+                folder.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One image's detections, or the error that kept it from being read or run.
+fn detect_one(
+    detector: &Detector,
+    image_path: &Path,
+    max_pixels: u64,
+) -> Result<(RgbImage, Vec<PixelBox>)> {
+    let image = read_image_within(image_path, max_pixels)?;
+    let detections = detector
+        .detect(&input_tensor(&image))
+        .with_context(|| format!("detecting faces in {}", image_path.display()))?;
+    let boxes = to_pixels(&detections, image.width, image.height);
+    Ok((image, boxes))
+}
+
+/// Runs the detector over every image. An image that cannot be read is reported and skipped;
+/// the others still run, and the exit code is 2 at the end.
 pub fn run(args: DetectArgs, global: &Global) -> Result<ExitCode> {
-    let zoo = global.zoo()?;
-    let (path, arch, _) = model_arg::resolve(
-        &zoo,
-        &global.data_dir,
-        &args.model,
-        args.arch,
-        IfMissing::Refuse,
-    )?;
-    let device = device::resolve(args.device)?;
-    let detector = Detector::load(arch, &path, device)?;
     let draw_target = match &args.draw {
         Some(p) if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) => {
             if args.images.len() > 1 {
@@ -138,18 +164,39 @@ pub fn run(args: DetectArgs, global: &Global) -> Result<ExitCode> {
             _ => None,
         },
     ];
-    for dir in folders.into_iter().flatten() {
+    let folders: Vec<&PathBuf> = folders.into_iter().flatten().collect();
+    for dir in &folders {
+        refuse_shared_names(&args.images, dir)?;
+    }
+    let zoo = global.zoo()?;
+    let (path, arch, _) = model_arg::resolve(
+        &zoo,
+        &global.data_dir,
+        &args.model,
+        args.arch,
+        IfMissing::Refuse,
+    )?;
+    let device = device::resolve(args.device)?;
+    let detector = Detector::load(arch, &path, device)?;
+    for dir in folders {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    if let Some(DrawTarget::File(file)) = &draw_target {
+        check_writable(file)?;
     }
 
     let mut stdout = std::io::stdout().lock();
     let mut results = Vec::with_capacity(args.images.len());
+    let mut failed = 0;
     for image_path in &args.images {
-        let image = read_image(image_path)?;
-        let detections = detector
-            .detect(&input_tensor(&image))
-            .with_context(|| format!("detecting faces in {}", image_path.display()))?;
-        let boxes = to_pixels(&detections, image.width, image.height);
+        let (image, boxes) = match detect_one(&detector, image_path, args.limit.max_pixels) {
+            Ok(done) => done,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                failed += 1;
+                continue;
+            }
+        };
         let name = stem(image_path)?;
         let result = ImageResult {
             image: image_path.display().to_string(),
@@ -189,8 +236,21 @@ pub fn run(args: DetectArgs, global: &Global) -> Result<ExitCode> {
         }
         results.push(result);
     }
-    if args.out.is_none() {
+    if args.out.is_none() && !results.is_empty() {
         writeln!(stdout, "{}", serde_json::to_string_pretty(&results)?)?;
+    }
+    let total = args.images.len();
+    if failed > 0 {
+        if failed == total {
+            eprintln!("error: no image could be read or run (above)");
+        } else {
+            eprintln!(
+                "error: {failed} of {total} images could not be read or run (above); the other \
+                 {} were processed",
+                total - failed
+            );
+        }
+        return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -198,6 +258,24 @@ pub fn run(args: DetectArgs, global: &Global) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_images_with_one_stem_are_refused_naming_both() {
+        let images = [
+            PathBuf::from("a/x.jpg"),
+            PathBuf::from("y.jpg"),
+            PathBuf::from("b/x.png"),
+        ];
+        let err = refuse_shared_names(&images, Path::new("out"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "a/x.jpg and b/x.png would both write x.* into out; rename one of them or detect \
+             them in separate runs"
+        );
+        refuse_shared_names(&images[..2], Path::new("out")).unwrap();
+    }
 
     #[test]
     fn wider_text_uses_the_plus_one_convention() {

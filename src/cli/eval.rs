@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
 use crate::device;
 use crate::eval::infer::{interrupt_flag, prefer_huge_pages};
@@ -16,6 +16,7 @@ use crate::eval::spec::{ModelSpec, ReferenceAp};
 use bfpgm_core::cli::Global;
 use bfpgm_core::cli::eval::{EvalArgs, VAL_IMAGES, VAL_IMAGES_DIR, artifact, is_mini_val};
 use bfpgm_core::cli::model_arg::{self, IfMissing};
+use bfpgm_core::fsutil::check_writable;
 use bfpgm_core::progress;
 use bfpgm_core::report::text_table::TextTable;
 use bfpgm_core::report::tradeoff::ap_text;
@@ -49,6 +50,19 @@ fn run_models(args: &EvalArgs, global: &Global, ground_truth: ValMatFiles) -> Re
         .iter()
         .map(|n| model_spec(&zoo, data, n, args.arch))
         .collect::<Result<Vec<_>>>()?;
+    refuse_shared_folders(&resolved_models, &args.out)?;
+    let device = device::resolve(args.device)?;
+    let json = args
+        .json
+        .clone()
+        .unwrap_or_else(|| args.out.join("report.json"));
+    let png = args
+        .png
+        .clone()
+        .unwrap_or_else(|| args.out.join("pr_curves.png"));
+    for output in [&json, &png] {
+        check_writable(output)?;
+    }
     let images = match &args.images {
         Some(dir) => dir.clone(),
         None => {
@@ -68,7 +82,6 @@ fn run_models(args: &EvalArgs, global: &Global, ground_truth: ValMatFiles) -> Re
             spec
         })
         .collect();
-    let device = device::resolve(args.device)?;
     let config = EvalConfig {
         models,
         images,
@@ -80,6 +93,7 @@ fn run_models(args: &EvalArgs, global: &Global, ground_truth: ValMatFiles) -> Re
             .workers
             .map_or_else(session::default_workers, usize::from),
         threads: usize::from(args.threads),
+        max_pixels: args.limit.max_pixels,
     };
     let stop = interrupt_flag()?;
     let run = session::run(&config, progress::stderr(false).as_ref(), stop)?;
@@ -96,19 +110,28 @@ fn run_models(args: &EvalArgs, global: &Global, ground_truth: ValMatFiles) -> Re
         )?;
         return Ok(ExitCode::from(INTERRUPTED));
     }
-    let json = args
-        .json
-        .clone()
-        .unwrap_or_else(|| config.out.join("report.json"));
-    let png = args
-        .png
-        .clone()
-        .unwrap_or_else(|| config.out.join("pr_curves.png"));
     write_json(&json, &config, &run)?;
     write_pr_png(&png, &run)?;
     writeln!(stdout, "report: {}", json.display())?;
     writeln!(stdout, "PR curves: {}", png.display())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses, before anything runs, two models whose predictions would share a folder under
+/// `out` (two checkpoints with one file stem, or a model named twice), naming both.
+fn refuse_shared_folders(models: &[(ModelSpec, Option<&Model>)], out: &Path) -> Result<()> {
+    for (i, (a, _)) in models.iter().enumerate() {
+        if let Some((b, _)) = models[..i].iter().find(|(b, _)| b.name == a.name) {
+            bail!(
+                "{} and {} would both write their predictions to {}; evaluate them in separate \
+                 runs with different --out folders (or give one a different file name)",
+                b.checkpoint.display(),
+                a.checkpoint.display(),
+                out.join(&a.name).display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A model by zoo name (downloaded; the zoo entry comes along) or by checkpoint file. The spec

@@ -46,6 +46,7 @@ pub fn run_options(args: &ExecArgs) -> Result<RunOptions> {
         workers,
         prefetch: 2 * workers,
         log_every: args.log_every,
+        max_pixels: args.limit.max_pixels,
     })
 }
 

@@ -166,6 +166,7 @@ pub fn run(args: PipelineArgs, global: &Global) -> Result<ExitCode> {
         bo: BoOptions {
             devices: search_devices(&args.devices, &args.exec)?,
             loader_workers: run.workers,
+            max_pixels: run.max_pixels,
             max_trials: None,
             shard: None,
             merge: Vec::new(),

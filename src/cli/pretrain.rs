@@ -157,6 +157,7 @@ pub fn run(args: PretrainArgs, global: &Global) -> Result<ExitCode> {
         workers: workers.max(1),
         prefetch: args.prefetch.unwrap_or(2 * workers).max(1),
         log_every: args.log_every,
+        max_pixels: args.limit.max_pixels,
     };
     let sink = progress::stderr(args.quiet);
     let dir = RunDir::new(&args.out);

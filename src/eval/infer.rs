@@ -44,7 +44,7 @@ use crate::model::{Detector, RGB_MEAN, detect, input_tensor};
 use crate::protocol::run_passes;
 use crate::protocol::vote::bbox_vote;
 use bfpgm_core::fsutil::write_atomic;
-use bfpgm_core::imageio::{RgbImage, read_image};
+use bfpgm_core::imageio::{RgbImage, read_image_within};
 use bfpgm_core::progress::{Progress, Unit};
 use bfpgm_core::wider::gt::GroundTruth;
 use bfpgm_core::wider::preds::{Predictions, pred_path, write_pred_file};
@@ -321,6 +321,8 @@ pub struct InferSettings {
     pub device: Device,
     /// Images processed at the same time, each worker with its own copy of the model.
     pub workers: usize,
+    /// Images whose header declares more pixels are refused before decoding.
+    pub max_pixels: u64,
 }
 
 /// Runs a model over `jobs`, writing `<out>/<event>/<name>.txt` per image and skipping images
@@ -387,7 +389,7 @@ pub fn infer(
                     let Some(job) = todo.get(next.fetch_add(1, Ordering::SeqCst)) else {
                         break;
                     };
-                    let done = run_job(&detector, job, out);
+                    let done = run_job(&detector, job, out, settings.max_pixels);
                     let error = done.is_err();
                     if tx.send(done).is_err() || error {
                         break;
@@ -427,10 +429,10 @@ pub fn infer(
 }
 
 /// One image: decode, the protocol, the prediction file. Returns its stage times.
-fn run_job(detector: &Detector, job: &ImageJob, out: &Path) -> Result<StageTimes> {
+fn run_job(detector: &Detector, job: &ImageJob, out: &Path, max_pixels: u64) -> Result<StageTimes> {
     let mut times = StageTimes::default();
     let t0 = Instant::now();
-    let image = read_image(&job.path)?;
+    let image = read_image_within(&job.path, max_pixels)?;
     times.decode = t0.elapsed();
     let voted = detect_image_timed(detector, &image, &mut times)
         .with_context(|| format!("detecting faces in {}", job.path.display()))?;
@@ -510,6 +512,7 @@ pub fn interrupt_flag() -> Result<&'static AtomicBool> {
 mod tests {
     use super::*;
     use crate::protocol::detect_image;
+    use bfpgm_core::imageio::{DEFAULT_MAX_PIXELS, read_image};
     use bfpgm_core::progress::Hidden;
     use bfpgm_core::testutil::{mirror_file, reference_file};
     use bfpgm_core::wider::gt::{Event, Image};
@@ -636,6 +639,7 @@ mod tests {
         let settings = InferSettings {
             device: Device::Cpu,
             workers: 2,
+            max_pixels: DEFAULT_MAX_PIXELS,
         };
         let model = ModelSpec {
             name: "eresfd-60".into(),

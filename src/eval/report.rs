@@ -232,6 +232,7 @@ mod tests {
             device: Device::Cpu,
             workers: 2,
             threads: 1,
+            max_pixels: bfpgm_core::imageio::DEFAULT_MAX_PIXELS,
         }
     }
 

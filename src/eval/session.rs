@@ -16,6 +16,7 @@ use super::infer::{
     InferOutcome, InferSettings, RunMarker, image_jobs, infer, interrupt_flag, read_job_predictions,
 };
 use super::spec::ModelSpec;
+use bfpgm_core::imageio::DEFAULT_MAX_PIXELS;
 use bfpgm_core::progress::Progress;
 use bfpgm_core::wider::EvalSet;
 use bfpgm_core::wider::ap::{Evaluation, MissingPolicy, evaluate};
@@ -44,6 +45,8 @@ pub struct EvalConfig {
     /// changes convolution results in the last bits; with 1, the predictions do not depend on
     /// how many workers or cores there are.
     pub threads: usize,
+    /// Images whose header declares more pixels are refused before decoding.
+    pub max_pixels: u64,
 }
 
 /// The result of one model.
@@ -94,6 +97,7 @@ pub fn run(config: &EvalConfig, progress: &dyn Progress, stop: &AtomicBool) -> R
         let settings = InferSettings {
             device: config.device,
             workers: config.workers,
+            max_pixels: config.max_pixels,
         };
         let outcome = infer(spec, settings, &jobs, &out, progress, stop)?;
         if outcome.interrupted {
@@ -139,6 +143,7 @@ pub fn measure(
         device,
         workers: default_workers(),
         threads: 1,
+        max_pixels: DEFAULT_MAX_PIXELS,
     };
     let result = run(&config, progress, interrupt_flag()?)?;
     if let Some((name, outcome)) = result.interrupted {

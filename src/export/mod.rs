@@ -69,9 +69,12 @@ pub fn export(checkpoint: &Path, name: &str, out_dir: &Path) -> Result<Exported>
         );
     }
     let mut detector = Detector::new(arch, Device::Cpu);
-    detector
-        .load_state_dict(&sd)
-        .with_context(|| format!("{} does not hold {arch} weights", checkpoint.display()))?;
+    detector.load_state_dict(&sd).with_context(|| {
+        format!(
+            "{} does not hold usable {arch} weights",
+            checkpoint.display()
+        )
+    })?;
     let vars = detector.var_store().variables();
     let weights: Vec<(&str, &tch::Tensor)> = detector
         .keys()

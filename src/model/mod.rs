@@ -193,7 +193,7 @@ impl Detector {
         let mut detector = Detector::new(arch, device);
         detector
             .load_state_dict(&sd)
-            .with_context(|| format!("{} does not hold {arch} weights", path.display()))?;
+            .with_context(|| format!("{} does not hold usable {arch} weights", path.display()))?;
         Ok(detector)
     }
 

@@ -323,7 +323,7 @@ fn fresh_models_have_the_published_parameter_counts() {
         let d = Detector::new(m.arch, Device::Cpu);
         assert_eq!(d.parameter_count(), m.expected.params, "{}", m.arch);
         assert_eq!(
-            d.state_dict().parameter_count(),
+            d.state_dict().parameter_count(m.arch).unwrap(),
             m.expected.params,
             "{}",
             m.arch
@@ -341,7 +341,7 @@ fn an_extd_file_is_refused_as_eresfd_naming_the_keys() {
         Detector::load(Arch::Eresfd, &path, Device::Cpu).unwrap_err()
     );
     let prefix = format!(
-        "{} does not hold eresfd weights: the state dict does not match the eresfd model; \
+        "{} does not hold usable eresfd weights: the state dict does not match the eresfd model; \
          451 missing key(s): base.conv1.0.weight, base.conv1.1.weight,",
         path.display()
     );

@@ -322,6 +322,8 @@ pub struct BoOptions {
     pub devices: Vec<Device>,
     /// Image-loading threads per worker.
     pub loader_workers: usize,
+    /// Images whose header declares more pixels are refused before decoding.
+    pub max_pixels: u64,
     /// Stop after this many trials in this call (`--resume` continues).
     pub max_trials: Option<usize>,
     /// Evaluate only this share of the initial design, for merging into one search later.
@@ -415,6 +417,7 @@ pub fn run_bo(
         cfg,
         devices: &opts.devices,
         loader_workers: opts.loader_workers.max(1),
+        max_pixels: opts.max_pixels,
         train: Arc::new(train),
         val: Arc::new(val),
         progress,
@@ -459,6 +462,7 @@ struct Trials<'a> {
     cfg: &'a BoConfig,
     devices: &'a [Device],
     loader_workers: usize,
+    max_pixels: u64,
     train: Arc<Dataset>,
     val: Arc<Dataset>,
     progress: &'a dyn Progress,
@@ -578,6 +582,7 @@ impl Trials<'_> {
             prefetch: 2 * self.loader_workers,
             pin: None,
             nice: LoaderConfig::nice_for(device),
+            max_pixels: self.max_pixels,
         };
         let mode = Mode::Train(cfg.inner.augment.clone());
         let loader = Loader::start(

@@ -35,7 +35,9 @@ mod tests {
         let Some(path) = mirror_file("EResFD-30-pruned.pth") else {
             return;
         };
-        let from_file = bfpgm_core::measure::calc_sparsity(&StateDict::read(&path).unwrap());
+        let from_file =
+            bfpgm_core::measure::calc_sparsity(&StateDict::read(&path).unwrap(), Arch::Eresfd)
+                .unwrap();
         let model = Detector::load(Arch::Eresfd, &path, Device::Cpu).unwrap();
         assert_eq!(calc_sparsity(&model), from_file);
         assert_eq!(from_file.zeros, 29_135);

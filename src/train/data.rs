@@ -26,7 +26,7 @@ use tch::{Device, Tensor};
 use super::augment::{self, AugmentConfig};
 use super::matching::Targets;
 use super::rng::{Rng, Stream};
-use bfpgm_core::imageio::read_image;
+use bfpgm_core::imageio::read_image_within;
 use bfpgm_core::wider::GroundTruth;
 
 /// A WIDER FACE split.
@@ -257,6 +257,8 @@ pub struct LoaderConfig {
     /// a core is a moment the GPU idles; workers at a lower priority yield the core at once and
     /// catch up from the prefetched batches. [`LoaderConfig::nice_for`] picks it.
     pub nice: i32,
+    /// Images whose header declares more pixels are refused before decoding (`--max-pixels`).
+    pub max_pixels: u64,
 }
 
 /// The niceness of loader threads that feed a CUDA device ([`LoaderConfig::nice`]).
@@ -302,10 +304,11 @@ fn sample(
     epoch: u64,
     position: usize,
     index: usize,
+    max_pixels: u64,
 ) -> Result<(Vec<u8>, Vec<[f32; 4]>, usize)> {
     let read = |i: usize| {
         let item = &ds.items[i];
-        let img = read_image(&item.path)?;
+        let img = read_image_within(&item.path, max_pixels)?;
         let (w, h) = (img.width as f64, img.height as f64);
         let boxes: Vec<[f64; 4]> = item
             .boxes
@@ -355,12 +358,13 @@ fn build_batch(
     let mut boxes = Vec::with_capacity(positions.len());
     let mut items = Vec::with_capacity(positions.len());
     for p in positions {
-        let (data, b, used) = sample(ds, mode, seed, epoch, p, order[p]).with_context(|| {
-            format!(
-                "sample {p} of epoch {epoch} ({})",
-                ds.items[order[p]].path.display()
-            )
-        })?;
+        let (data, b, used) = sample(ds, mode, seed, epoch, p, order[p], cfg.max_pixels)
+            .with_context(|| {
+                format!(
+                    "sample {p} of epoch {epoch} ({})",
+                    ds.items[order[p]].path.display()
+                )
+            })?;
         pixels.extend_from_slice(&data);
         boxes.push(b);
         items.push(used);
@@ -509,6 +513,7 @@ pub fn shuffled(len: usize, seed: u64, epoch: u64) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bfpgm_core::imageio::DEFAULT_MAX_PIXELS;
 
     fn gt(text: &str) -> GroundTruth {
         let dir = tempfile::tempdir().unwrap();
@@ -593,6 +598,7 @@ mod tests {
             prefetch,
             pin: None,
             nice: 0,
+            max_pixels: DEFAULT_MAX_PIXELS,
         };
         Loader::start(ds.clone(), shuffled(ds.len(), 5, 2), mode, 5, 2, cfg)
             .map(|b| {
@@ -630,6 +636,7 @@ mod tests {
             prefetch: 2,
             pin: None,
             nice: 0,
+            max_pixels: DEFAULT_MAX_PIXELS,
         };
         let mut loader = Loader::start(ds, (0..8).collect(), Mode::Val { size: 32 }, 0, 0, cfg);
         assert_eq!(loader.len(), 8);
@@ -667,6 +674,7 @@ mod tests {
             prefetch: 2,
             pin: None,
             nice: 5,
+            max_pixels: DEFAULT_MAX_PIXELS,
         };
         let mut loader = Loader::start(ds, (0..8).collect(), Mode::Val { size: 32 }, 0, 0, cfg);
         assert!(loader.next().unwrap().is_ok());
@@ -705,6 +713,7 @@ mod tests {
             prefetch: 1,
             pin: None,
             nice: 0,
+            max_pixels: DEFAULT_MAX_PIXELS,
         };
         let err = Loader::start(ds, vec![0, 1], Mode::Val { size: 32 }, 0, 0, cfg)
             .next()
@@ -712,6 +721,47 @@ mod tests {
             .unwrap_err();
         let text = format!("{err:#}");
         assert!(text.contains("img_1.jpg"), "{text}");
+    }
+
+    #[test]
+    fn a_huge_declared_size_is_refused_before_decoding() {
+        let (_dir, w) = synthetic(2);
+        let path = w.images(Split::Train).join("0--Parade/img_1.jpg");
+        let mut png = std::fs::read(&path).unwrap();
+        png[16..24].copy_from_slice(&[0, 0, 0xEA, 0x60, 0, 0, 0xEA, 0x60]);
+        std::fs::write(&path, png).unwrap();
+        let ds = Arc::new(Dataset::load(&w, Split::Train).unwrap());
+        let cfg = |max_pixels| LoaderConfig {
+            batch_size: 1,
+            workers: 1,
+            prefetch: 1,
+            pin: None,
+            nice: 0,
+            max_pixels,
+        };
+        let first_error = |order: Vec<usize>, max_pixels| {
+            let loader = Loader::start(
+                ds.clone(),
+                order,
+                Mode::Val { size: 32 },
+                0,
+                0,
+                cfg(max_pixels),
+            );
+            format!("{:#}", loader.filter_map(Result::err).next().unwrap())
+        };
+        let err = first_error(vec![0, 1], DEFAULT_MAX_PIXELS);
+        assert!(err.contains("img_1.jpg"), "{err}");
+        assert!(
+            err.contains("the header declares 60000×60000 pixels"),
+            "{err}"
+        );
+        // The limit is the loader's: a lower one refuses the first, ordinary image too.
+        let err = first_error(vec![0], 1000);
+        assert!(
+            err.contains("img_0.jpg: the header declares 90×70 pixels"),
+            "{err}"
+        );
     }
 
     #[test]

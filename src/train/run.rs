@@ -58,6 +58,8 @@ pub struct RunOptions {
     pub prefetch: usize,
     /// A `step` log line (and progress note) every this many batches.
     pub log_every: usize,
+    /// Images whose header declares more pixels are refused before decoding.
+    pub max_pixels: u64,
 }
 
 /// How a run ended.
@@ -192,6 +194,7 @@ pub fn run(
         prefetch: opts.prefetch,
         pin: None,
         nice: LoaderConfig::nice_for(opts.device.device),
+        max_pixels: opts.max_pixels,
     };
     for epoch in state.epochs_done..cfg.epochs {
         if cfg.fresh_optimizer_each_epoch && epoch > 0 {

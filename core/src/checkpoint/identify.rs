@@ -2,18 +2,10 @@
 //! `eval` or `export` needs no `--arch`, and a file of some other model fails with a short,
 //! specific message instead of a list of hundreds of missing keys.
 
-use std::path::Path;
-
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use super::{Schema, StateDict, aliases, is_buffer};
 use crate::zoo::Arch;
-
-/// [`identify`] of a checkpoint file; errors name the file.
-pub fn identify_file(path: &Path) -> Result<Arch> {
-    let sd = StateDict::read(path)?;
-    identify(&sd).with_context(|| format!("{}", path.display()))
-}
 
 /// How many keys a message shows per list.
 const SHOWN: usize = 4;

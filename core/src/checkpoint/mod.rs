@@ -25,7 +25,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail, ensure};
 pub use array::{Array, Data};
-pub use identify::{identify, identify_file};
+pub use identify::identify;
 pub use schema::{Entry, Schema};
 
 use crate::zoo::Arch;
@@ -93,6 +93,7 @@ impl StateDict {
 
     /// Decodes the bytes of a checkpoint.
     pub fn from_bytes(bytes: &[u8]) -> Result<StateDict> {
+        refuse_other_formats(bytes)?;
         let zip = ZipArchive::parse(bytes)?;
         let first = zip.names().first().context("the zip archive is empty")?;
         let top = first
@@ -216,8 +217,10 @@ impl StateDict {
     }
 
     /// The distinct parameters (not buffers), each under the first key that names it — what
-    /// `named_parameters()` yields.
-    pub fn parameters(&self) -> impl Iterator<Item = (&str, &Array)> {
+    /// `named_parameters()` yields when the file shares its alias tensors as upstream's does.
+    /// Counting goes through [`StateDict::canonical`] first, so a file whose aliases are copies
+    /// counts the same.
+    pub(crate) fn parameters(&self) -> impl Iterator<Item = (&str, &Array)> {
         let mut seen = vec![false; self.tensors.len()];
         self.entries.iter().filter_map(move |(k, i)| {
             let first = !std::mem::replace(&mut seen[*i], true);
@@ -229,7 +232,11 @@ impl StateDict {
     /// alias key holds the same values as its canonical twin; what per-layer tables iterate.
     pub fn canonical(&self, arch: Arch) -> Result<StateDict> {
         let mut out = StateDict::new();
-        for (key, t) in self.iter() {
+        // Canonical keys that share a tensor keep sharing it, as `named_parameters()` counts.
+        let mut first_key: HashMap<usize, &str> = HashMap::new();
+        for (key, index) in &self.entries {
+            let (key, index) = (key.as_str(), *index);
+            let t = &self.tensors[index];
             match aliases::canonical(arch, key) {
                 Some(c) => {
                     let twin = self
@@ -240,16 +247,28 @@ impl StateDict {
                         "alias '{key}' holds other values than '{c}'"
                     );
                 }
-                None => out.push(key, t.clone()),
+                None => match first_key.get(&index) {
+                    Some(first) => out.push_alias(key, first)?,
+                    None => {
+                        out.push(key, t.clone());
+                        first_key.insert(index, key);
+                    }
+                },
             }
         }
         Ok(out)
     }
 
-    /// The number of parameters with upstream's `named_parameters()` semantics: a tensor named
-    /// twice counts once and buffers do not count (92,208 for EResFD, 162,352 for EXTD).
-    pub fn parameter_count(&self) -> u64 {
-        self.parameters().map(|(_, t)| t.numel() as u64).sum()
+    /// The number of parameters of an `arch` state dict with upstream's `named_parameters()`
+    /// semantics, counted over its canonical keys: an alias counts once whether the file
+    /// shares its tensor or stores a copy (`{k: v.clone() ...}`), and buffers do not count
+    /// (92,208 for EResFD, 162,352 for EXTD). An alias copy with other values is an error.
+    pub fn parameter_count(&self, arch: Arch) -> Result<u64> {
+        Ok(self
+            .canonical(arch)?
+            .parameters()
+            .map(|(_, t)| t.numel() as u64)
+            .sum())
     }
 
     /// Encodes the state dict as a checkpoint whose zip folder is `top` (torch uses the file
@@ -324,9 +343,51 @@ impl StateDict {
     }
 }
 
-/// The parameter count of a checkpoint file, as `reproduce zoo show` prints it.
-pub fn parameter_count(path: &Path) -> Result<u64> {
-    Ok(StateDict::read(path)?.parameter_count())
+/// Reads a checkpoint file of `arch`, checks it as loading the network does ([`Schema::check`]:
+/// keys, shapes, alias copies, finite values) and returns it in upstream's layout
+/// ([`Schema::normalize`]: a baseline's file gets the alias names it lacks); errors name the
+/// file.
+pub fn read_checked(path: &Path, arch: Arch) -> Result<StateDict> {
+    Schema::of(arch)
+        .normalize(&StateDict::read(path)?)
+        .with_context(|| format!("{} does not hold usable {arch} weights", path.display()))
+}
+
+/// The parameter count of a checkpoint file of `arch`, as `reproduce zoo show` prints it,
+/// after the checks of [`read_checked`].
+pub fn parameter_count(path: &Path, arch: Arch) -> Result<u64> {
+    read_checked(path, arch)?
+        .parameter_count(arch)
+        .with_context(|| format!("counting the parameters of {}", path.display()))
+}
+
+/// The start of a legacy `torch.save` file (torch before 1.6, or
+/// `_use_new_zipfile_serialization=False`): pickle protocol 2, then torch's magic number
+/// `0x1950a86a20f9469cfc6c` as a LONG1.
+const LEGACY_MAGIC: [u8; 14] = [
+    0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19,
+];
+
+/// Names the formats a user may hand over instead of a zip checkpoint, so they do not read as
+/// a damaged zip archive: an empty file, a legacy `torch.save` file, a bare pickle.
+fn refuse_other_formats(bytes: &[u8]) -> Result<()> {
+    if bytes.is_empty() {
+        bail!("the file is empty");
+    }
+    if bytes.starts_with(&LEGACY_MAGIC) {
+        bail!(
+            "it is a legacy torch.save file (the format of torch before 1.6, not a zip archive), \
+             which this reader does not read; convert it with a current torch: \
+             `torch.save(torch.load(path), path)`"
+        );
+    }
+    if bytes[0] == 0x80 && !bytes.starts_with(b"PK") {
+        bail!(
+            "it is a bare pickle, not a torch.save zip archive; save the state dict with \
+             `torch.save(state_dict, path)`"
+        );
+    }
+    Ok(())
 }
 
 /// The `(key, tensor)` items of a bare state dict or of the `{'epoch', 'weight'}` wrapper that
@@ -465,7 +526,7 @@ mod tests {
         for (key, t) in sd.iter() {
             assert!(back.get(key).unwrap().bit_equal(t), "{key}");
         }
-        assert_eq!(back.parameter_count(), 6);
+        assert_eq!(back.parameter_count(Arch::Extd).unwrap(), 6);
     }
 
     #[test]
@@ -488,6 +549,67 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["loc.0.bias"]
         );
+    }
+
+    #[test]
+    fn alias_copies_count_once_and_conflicting_copies_are_refused() {
+        let Some(src) = crate::testutil::mirror_file("EResFD-30-pruned.pth") else {
+            return;
+        };
+        let shared = StateDict::read(&src).unwrap();
+        // What `{k: v.clone() for k in sd}` saves: every alias key with a storage of its own.
+        let mut copies = StateDict::new();
+        for (key, t) in shared.iter() {
+            copies.push(key, t.clone());
+        }
+        let copies = StateDict::from_bytes(&copies.to_bytes("copies").unwrap()).unwrap();
+        assert_eq!(copies.tensor_count(), copies.len());
+        assert_eq!(copies.parameter_count(Arch::Eresfd).unwrap(), 92_208);
+        assert_eq!(shared.parameter_count(Arch::Eresfd).unwrap(), 92_208);
+        Schema::of(Arch::Eresfd).check(&copies).unwrap();
+        let mut conflicting = copies;
+        conflicting
+            .get_mut("loc0.bias")
+            .unwrap()
+            .as_f32_mut()
+            .unwrap()[0] += 1.0;
+        let err = conflicting
+            .parameter_count(Arch::Eresfd)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "alias 'loc0.bias' holds other values than 'loc.0.bias'"
+        );
+        let err = Schema::of(Arch::Eresfd)
+            .check(&conflicting)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with("1 conflicting alias key(s): loc0.bias differs from loc.0.bias"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn legacy_empty_and_pickle_files_are_named() {
+        let mut legacy = LEGACY_MAGIC.to_vec();
+        legacy.extend_from_slice(b".\x80\x02M\xe9\x03.");
+        let err = StateDict::from_bytes(&legacy).unwrap_err().to_string();
+        assert!(
+            err.starts_with("it is a legacy torch.save file (the format of torch before 1.6"),
+            "{err}"
+        );
+        assert!(
+            err.ends_with("`torch.save(torch.load(path), path)`"),
+            "{err}"
+        );
+        let err = StateDict::from_bytes(b"").unwrap_err().to_string();
+        assert_eq!(err, "the file is empty");
+        let err = StateDict::from_bytes(b"\x80\x04}q\x00.")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("it is a bare pickle"), "{err}");
     }
 
     #[test]
@@ -648,7 +770,7 @@ mod tests {
                 }
             }
             assert_eq!(
-                sd.parameter_count(),
+                sd.parameter_count(m.arch).unwrap(),
                 m.expected.params,
                 "{}",
                 m.artifact.file

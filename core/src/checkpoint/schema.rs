@@ -72,18 +72,64 @@ impl Schema {
             .sum()
     }
 
-    /// Checks a state dict key by key: every canonical tensor must be there with the right shape
-    /// and dtype, nothing else may be, and an alias stored apart from its canonical twin must hold
-    /// the same values. Two layouts of EResFD's alias pairs are accepted (`checkpoint::aliases`):
-    /// upstream's, where every tensor appears under both names and every name must be present
-    /// (what upstream's strict `load_state_dict` wants, B-FPGM's files), and one name per
-    /// tensor, either one (the uniform-pruning baselines' files, `baselines.md`: their backbone
-    /// stages carry the alias names and their heads the canonical ones; upstream loads them with
-    /// `strict=False`, the missing name sharing its twin's tensor). A file that doubles any
-    /// tensor is held to the first layout. The error lists every missing (a pair whose tensor
-    /// has neither name is named by both), unexpected, mis-shaped or conflicting key (the first
-    /// few of each).
+    /// Checks everything loading the network relies on: the structure ([`Schema::check_structure`])
+    /// and finite values in every parameter and BatchNorm statistic. NaN or Inf weights would
+    /// run without an error and detect nothing (AP 0, no boxes, exit 0), so they are refused here,
+    /// naming the keys.
     pub fn check(&self, sd: &StateDict) -> Result<()> {
+        self.check_structure(sd)?;
+        let bad = self.non_finite(sd);
+        if !bad.is_empty() {
+            let shown: Vec<String> = bad
+                .iter()
+                .take(LISTED)
+                .map(|(key, n, of)| format!("{key} ({n} of {of} values)"))
+                .collect();
+            let more = if bad.len() > LISTED {
+                format!(", ... ({} more)", bad.len() - LISTED)
+            } else {
+                String::new()
+            };
+            bail!(
+                "{} tensor(s) hold NaN or infinite values: {}{more}; the weights are damaged (a \
+                 diverged training run?) and cannot be used",
+                bad.len(),
+                shown.join(", ")
+            );
+        }
+        Ok(())
+    }
+
+    /// The float tensors holding NaN or Inf, each tensor once, with how many of how many values:
+    /// what [`Schema::check`] refuses and the drift check reports. An alias key counts only where
+    /// its canonical twin is not in the file (the baselines name some tensors by their alias
+    /// alone); beside its twin it holds the twin's values, which [`Schema::check_structure`]
+    /// ensures.
+    pub fn non_finite(&self, sd: &StateDict) -> Vec<(String, usize, usize)> {
+        sd.iter()
+            .filter(|(key, _)| {
+                aliases::canonical(self.arch, key).is_none_or(|c| sd.get(&c).is_none())
+            })
+            .filter_map(|(key, t)| {
+                let values = t.as_f32()?;
+                let n = values.iter().filter(|v| !v.is_finite()).count();
+                (n > 0).then(|| (key.to_string(), n, values.len()))
+            })
+            .collect()
+    }
+
+    /// Checks a state dict's structure key by key: every canonical tensor must be there with the
+    /// right shape and dtype, nothing else may be, and an alias stored apart from its canonical
+    /// twin must hold the same values. Two layouts of EResFD's alias pairs are accepted
+    /// (`checkpoint::aliases`): upstream's, where every tensor appears under both names and every
+    /// name must be present (what upstream's strict `load_state_dict` wants, B-FPGM's files), and
+    /// one name per tensor, either one (the uniform-pruning baselines' files, `baselines.md`:
+    /// their backbone stages carry the alias names and their heads the canonical ones; upstream
+    /// loads them with `strict=False`, the missing name sharing its twin's tensor). A file that
+    /// doubles any tensor is held to the first layout. The error lists every missing (a pair whose
+    /// tensor has neither name is named by both), unexpected, mis-shaped or conflicting key (the
+    /// first few of each).
+    pub fn check_structure(&self, sd: &StateDict) -> Result<()> {
         let arch = self.arch;
         let mut unexpected = Vec::new();
         let mut misshaped = Vec::new();
@@ -165,6 +211,19 @@ impl Schema {
     /// same tensors.
     pub fn normalize(&self, sd: &StateDict) -> Result<StateDict> {
         self.check(sd)?;
+        self.upstream_layout(sd)
+    }
+
+    /// [`Schema::normalize`] after checking the structure only ([`Schema::check_structure`]): for
+    /// the drift check, which reports non-finite values as drift instead of refusing the file.
+    pub fn normalize_structure(&self, sd: &StateDict) -> Result<StateDict> {
+        self.check_structure(sd)?;
+        self.upstream_layout(sd)
+    }
+
+    /// Every tensor under both names of its alias pair, in upstream's file order; `sd` has passed
+    /// [`Schema::check_structure`].
+    fn upstream_layout(&self, sd: &StateDict) -> Result<StateDict> {
         let arch = self.arch;
         let mut names: Vec<(String, Option<&str>)> = Vec::new();
         for key in self.keys() {
@@ -265,7 +324,10 @@ mod tests {
             assert_eq!((sd.len(), sd.tensor_count()), (475, 475), "{}", m.name());
             let full = schema.normalize(&sd).unwrap();
             assert_eq!(full.len(), 920, "{}", m.name());
-            assert_eq!(full.parameter_count(), m.expected.params);
+            assert_eq!(
+                full.parameter_count(Arch::Eresfd).unwrap(),
+                m.expected.params
+            );
             for key in schema.keys() {
                 let alias = aliases::alias(Arch::Eresfd, key);
                 let file_key = if sd.get(key).is_some() {
@@ -312,6 +374,73 @@ mod tests {
             "the state dict does not match the eresfd model; 2 missing key(s): \
              base.m0.layer4.1.res_layer.3.weight (or base.m0.b2_4.1.res_layer.3.weight), \
              conf.2.bias (or conf2.bias)"
+        );
+    }
+
+    #[test]
+    fn non_finite_values_are_refused_naming_the_key() {
+        let schema = Schema::of(Arch::Extd);
+        let mut sd = StateDict::new();
+        for e in schema.entries() {
+            let n = e.shape.iter().product::<i64>() as usize;
+            sd.push(
+                &e.key,
+                if e.int64 {
+                    Array::i64(&e.shape, vec![0; n])
+                } else {
+                    Array::f32(&e.shape, vec![0.5; n])
+                },
+            );
+        }
+        schema.check(&sd).unwrap();
+        let conv = schema.entries()[0].key.clone();
+        sd.get_mut(&conv).unwrap().as_f32_mut().unwrap()[1] = f32::NAN;
+        let bn = schema
+            .keys()
+            .find(|k| k.ends_with("running_var"))
+            .unwrap()
+            .to_string();
+        sd.get_mut(&bn).unwrap().as_f32_mut().unwrap()[0] = f32::INFINITY;
+        schema.check_structure(&sd).unwrap();
+        let err = schema.check(&sd).unwrap_err().to_string();
+        let n = |k: &str| sd.get(k).unwrap().numel();
+        assert_eq!(
+            err,
+            format!(
+                "2 tensor(s) hold NaN or infinite values: {conv} (1 of {} values), {bn} (1 of {} \
+                 values); the weights are damaged (a diverged training run?) and cannot be used",
+                n(&conv),
+                n(&bn)
+            )
+        );
+    }
+
+    #[test]
+    fn a_non_finite_tensor_named_by_its_alias_alone_is_refused() {
+        // The baselines' layout: every alias pair under its alias name only.
+        let schema = Schema::of(Arch::Eresfd);
+        let mut sd = StateDict::new();
+        for e in schema.entries() {
+            let n = e.shape.iter().product::<i64>() as usize;
+            let key = aliases::alias(Arch::Eresfd, &e.key).unwrap_or(e.key.clone());
+            sd.push(
+                &key,
+                if e.int64 {
+                    Array::i64(&e.shape, vec![0; n])
+                } else {
+                    Array::f32(&e.shape, vec![0.5; n])
+                },
+            );
+        }
+        schema.check(&sd).unwrap();
+        let alias = aliases::alias(Arch::Eresfd, "base.m0.layer4.1.res_layer.3.weight").unwrap();
+        sd.get_mut(&alias).unwrap().as_f32_mut().unwrap()[0] = f32::NAN;
+        let err = schema.check(&sd).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "1 tensor(s) hold NaN or infinite values: {alias} (1 of"
+            )),
+            "{err}"
         );
     }
 

@@ -14,7 +14,7 @@ use clap::{Args, ValueEnum};
 use super::Global;
 use crate::check::{self, ApMeasure, ApSet, EvalChoice, verdict_table};
 use crate::device::DeviceChoice;
-use crate::fsutil::write_atomic;
+use crate::fsutil::{check_writable, write_atomic};
 use crate::progress;
 
 /// Arguments of `reproduce check`.
@@ -74,6 +74,7 @@ impl CheckArgs {
 /// the report and returns its exit code.
 pub fn run(args: &CheckArgs, global: &Global, aps: Option<&mut dyn ApMeasure>) -> Result<ExitCode> {
     let zoo = global.zoo()?;
+    check_writable(&args.report)?;
     let sink = progress::stderr(args.quiet);
     let report = check::run(
         &zoo,

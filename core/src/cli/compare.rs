@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use super::max_pixels::MaxPixelsArg;
 use super::model_arg;
 use crate::check::ApSet;
 use crate::device::DeviceChoice;
@@ -50,6 +51,9 @@ pub struct CompareArgs {
     /// Where the JSON comparison goes [default: <out>/compare.json].
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// The image size limit.
+    #[command(flatten)]
+    pub limit: MaxPixelsArg,
 }
 
 /// `--on`: which WIDER val images the models are compared on.

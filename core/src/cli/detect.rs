@@ -2,6 +2,7 @@
 //! size, as upstream's `detect_face(net, img, shrink=1)` does (`wider-eval.md` §A.3): detections
 //! above 0.05, boxes in pixels. Writes JSON and the WIDER text format, and can draw the boxes.
 
+use super::max_pixels::MaxPixelsArg;
 use super::model_arg;
 use crate::device::DeviceChoice;
 use crate::zoo::Arch;
@@ -31,6 +32,9 @@ pub struct DetectArgs {
     /// Lowest score drawn by --draw (all detections above 0.05 are written regardless).
     #[arg(long, default_value_t = 0.5)]
     pub draw_min_score: f32,
+    /// The image size limit.
+    #[command(flatten)]
+    pub limit: MaxPixelsArg,
     /// JPEG or PNG images.
     #[arg(required = true)]
     pub images: Vec<PathBuf>,

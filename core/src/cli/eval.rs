@@ -38,9 +38,10 @@ use clap::{ArgGroup, Args, ValueEnum};
 use serde::Serialize;
 
 use super::Global;
+use super::max_pixels::MaxPixelsArg;
 use super::model_arg;
 use crate::device::DeviceChoice;
-use crate::fsutil::write_atomic;
+use crate::fsutil::{check_writable, write_atomic};
 use crate::report::text_table::TextTable;
 use crate::wider::{
     Evaluation, GroundTruth, MissingPolicy, Predictions, Setting, ValMatFiles, evaluate,
@@ -114,6 +115,9 @@ pub struct EvalArgs {
     /// Draw the PR curves to FILE [default: <out>/pr_curves.png].
     #[arg(long, value_name = "FILE", conflicts_with = "predictions")]
     pub png: Option<PathBuf>,
+    /// The image size limit.
+    #[command(flatten)]
+    pub limit: MaxPixelsArg,
 }
 
 /// `--missing`, mirrored from [`MissingPolicy`] so the library stays free of clap.
@@ -148,6 +152,9 @@ impl EvalArgs {
             (false, Missing::Error) => MissingPolicy::Error,
             (false, Missing::Upstream) => MissingPolicy::Upstream,
         };
+        if let Some(path) = &self.json {
+            check_writable(path)?;
+        }
         let gt = GroundTruth::load_val(&files)?;
         let preds = Predictions::read_dir(dir)?;
         let eval = evaluate(&gt, &preds, policy)?;

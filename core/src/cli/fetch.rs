@@ -1,4 +1,6 @@
-//! `reproduce fetch NAME|GROUP...`: download, verify and unpack registry entries.
+//! `reproduce fetch NAME|GROUP...`: download, verify and unpack registry entries. A file stamped
+//! as verified (by size and modification time) is not hashed again; `reproduce verify` re-hashes
+//! everything.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -16,10 +18,6 @@ pub struct FetchArgs {
     /// Entry or group names from zoo.yaml (e.g. eresfd-30, models, wider-val, wider-gt, all).
     #[arg(required = true, value_name = "NAME|GROUP")]
     names: Vec<String>,
-    /// Extra attempts per source after a network failure (0: fail at once, keeping the partial
-    /// download for the next run).
-    #[arg(long, default_value_t = 3, value_name = "N")]
-    retries: u32,
     /// Print a JSON report instead of a table, and no progress.
     #[arg(long)]
     json: bool,
@@ -29,10 +27,7 @@ impl FetchArgs {
     /// Downloads, verifies and unpacks, then prints one line per entry.
     pub fn run(self, global: &Global) -> Result<ExitCode> {
         let zoo = global.zoo()?;
-        let options = fetch::FetchOptions {
-            retries: self.retries,
-            ..global.fetch_options()?
-        };
+        let options = global.fetch_options()?;
         let sink = progress::stderr(self.json);
         let fetched = fetch::fetch(&zoo, &global.data_dir, &self.names, &options, sink.as_ref())?;
         let mut out = std::io::stdout().lock();

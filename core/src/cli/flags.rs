@@ -8,6 +8,7 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 
 use super::Global;
+use super::max_pixels::MaxPixelsArg;
 use crate::device::DeviceChoice;
 
 /// `--pruner`: how SFP and fine-tuning rank filters (the search always uses FPGM, as upstream).
@@ -50,6 +51,9 @@ pub struct ExecArgs {
     /// No progress output.
     #[arg(long)]
     pub quiet: bool,
+    /// The image size limit of the data loader.
+    #[command(flatten)]
+    pub limit: MaxPixelsArg,
 }
 /// Training hyper-parameters a stage command may change from upstream's values.
 #[derive(Args)]

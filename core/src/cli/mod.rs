@@ -28,6 +28,7 @@ pub mod fetch;
 pub mod finetune;
 pub mod fixtures;
 pub mod flags;
+pub mod max_pixels;
 pub mod model_arg;
 pub mod pipeline;
 pub mod pretrain;
@@ -62,6 +63,10 @@ pub struct Global {
     /// Folder or base URL searched first for every download, by file name (empty: none).
     #[arg(long, global = true, env = "BFPGM_MIRROR", value_name = "DIR|URL")]
     pub mirror: Option<String>,
+    /// Extra attempts per download source after a network failure (0: fail at once, keeping a
+    /// partial download for the next run); a source that cannot be reached at all gets none.
+    #[arg(long, global = true, default_value_t = 3, value_name = "N")]
+    pub retries: u32,
 }
 
 impl Global {
@@ -73,7 +78,7 @@ impl Global {
         }
     }
 
-    /// Download settings for commands that fetch what they need: the mirror, default retries.
+    /// Download settings for commands that fetch what they need: the mirror and `--retries`.
     /// The mirror is parsed here rather than by clap so that an empty `BFPGM_MIRROR` means none.
     pub fn fetch_options(&self) -> Result<FetchOptions> {
         let mirror = match self.mirror.as_deref() {
@@ -82,6 +87,7 @@ impl Global {
         };
         Ok(FetchOptions {
             mirror,
+            retries: self.retries,
             ..FetchOptions::default()
         })
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::checkpoint::identify_file;
+use crate::checkpoint::{StateDict, identify};
 use crate::fetch::{self, FetchOptions};
 use crate::progress::Progress;
 use crate::zoo::{Arch, Method, Model, Zoo};
@@ -131,9 +131,15 @@ pub fn resolve<'z>(
     if path.is_file() {
         let arch = match arch {
             Some(a) => a,
-            None => identify_file(&path).context(
-                "a checkpoint file given without --arch must hold EResFD or EXTD weights",
-            )?,
+            // A file that is no checkpoint at all says so itself; only one whose keys are of
+            // neither network needs --arch mentioned.
+            None => identify(&StateDict::read(&path)?).with_context(|| {
+                format!(
+                    "{} holds weights of neither network (without --arch the network is told \
+                     from the keys)",
+                    path.display()
+                )
+            })?,
         };
         return Ok((path, arch, None));
     }

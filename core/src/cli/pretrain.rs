@@ -2,6 +2,7 @@
 //! (`main_pretrain.py`, `main_train.py`), every hyper-parameter a flag. The flags become a
 //! `TrainConfig`; `bfpgm::train::run` does the work.
 
+use super::max_pixels::MaxPixelsArg;
 use super::model_arg;
 use crate::device::DeviceChoice;
 use crate::zoo::Arch;
@@ -127,6 +128,9 @@ pub struct PretrainArgs {
     /// No progress output.
     #[arg(long)]
     pub quiet: bool,
+    /// The image size limit of the data loader.
+    #[command(flatten)]
+    pub limit: MaxPixelsArg,
 }
 
 /// `--optimizer`.

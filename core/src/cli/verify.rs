@@ -1,7 +1,10 @@
-//! `reproduce verify [NAME|GROUP...]`: re-hash what is downloaded against zoo.yaml.
+//! `reproduce verify [NAME|GROUP...]`: re-hash what is downloaded against zoo.yaml, whatever the
+//! stamps say, and check the files each archive unpacked (by name and size; `--deep` also by
+//! CRC-32, reading them all).
 //!
 //! Exit status: 0 when every present file is right (absent ones are only listed), 1 when any
-//! file has the wrong size or hash, 2 when verification could not run.
+//! file has the wrong size or hash, or an archive is not (or no longer completely) unpacked, 2
+//! when verification could not run. Needs no write access to the data folder.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -10,7 +13,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::Global;
-use crate::fetch::{self, Check, Verified};
+use crate::fetch::{self, Check, Unpacked, Verified};
 use crate::progress;
 
 /// Arguments of `reproduce verify`.
@@ -22,6 +25,10 @@ pub struct VerifyArgs {
     /// Print a JSON report instead of a table, and no progress.
     #[arg(long)]
     json: bool,
+    /// Also read every file the archives unpacked and compare its CRC-32 with the archive's
+    /// (damage that keeps a file's size; slower: reads all of WIDER).
+    #[arg(long)]
+    deep: bool,
 }
 
 impl VerifyArgs {
@@ -29,11 +36,14 @@ impl VerifyArgs {
     pub fn run(self, global: &Global) -> Result<ExitCode> {
         let zoo = global.zoo()?;
         let sink = progress::stderr(self.json);
-        let report = fetch::verify(&zoo, &global.data_dir, &self.names, sink.as_ref())?;
-        let bad = report
-            .iter()
-            .filter(|v| matches!(v.check, Check::WrongSize { .. } | Check::Mismatch { .. }))
-            .count();
+        let report = fetch::verify(
+            &zoo,
+            &global.data_dir,
+            &self.names,
+            self.deep,
+            sink.as_ref(),
+        )?;
+        let bad = report.iter().filter(|v| v.is_bad()).count();
         let mut out = std::io::stdout().lock();
         if self.json {
             writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
@@ -59,8 +69,16 @@ impl VerifyArgs {
                     )?,
                     Check::Ok | Check::NotCached => {}
                 }
+                if v.is_bad()
+                    && let Some(u) = &v.unpacked
+                {
+                    writeln!(out, "{:<20} {}", "", u.describe())?;
+                }
             }
-            let ok = report.iter().filter(|v| v.check == Check::Ok).count();
+            let ok = report
+                .iter()
+                .filter(|v| v.check == Check::Ok && !v.is_bad())
+                .count();
             let absent = report
                 .iter()
                 .filter(|v| v.check == Check::NotCached)
@@ -69,7 +87,8 @@ impl VerifyArgs {
             if bad > 0 {
                 writeln!(
                     out,
-                    "run `reproduce fetch NAME` for each bad entry to download it again"
+                    "each bad entry changed since it was fetched: `reproduce fetch NAME` \
+                     replaces a wrong file and unpacks an archive again"
                 )?;
             }
         }
@@ -82,8 +101,9 @@ impl VerifyArgs {
 }
 
 fn verdict(v: &Verified) -> &'static str {
-    match (&v.check, v.extracted) {
-        (Check::Ok, Some(false)) => "ok, not unpacked",
+    match (&v.check, &v.unpacked) {
+        (Check::Ok, Some(Unpacked::NotUnpacked)) => "NOT UNPACKED",
+        (Check::Ok, Some(Unpacked::Changed { .. })) => "UNPACKED CHANGED",
         (Check::Ok, _) => "ok",
         (Check::NotCached, _) => "absent",
         (Check::WrongSize { .. }, _) => "WRONG SIZE",

@@ -271,10 +271,11 @@ fn show_model(out: &mut impl Write, zoo: &Zoo, m: &Model, global: &Global) -> Re
     show_common(out, &m.artifact, global)
 }
 
-/// Parameters of a downloaded checkpoint, counted as upstream's `named_parameters()` does.
+/// Parameters of a downloaded checkpoint, counted as upstream's `named_parameters()` does over
+/// the model's canonical keys, after the checks loading it would make.
 fn parameter_count(m: &Model, global: &Global) -> Result<Option<u64>> {
     fetch::cached_path(&m.artifact, &global.data_dir)
-        .map(|path| crate::checkpoint::parameter_count(&path))
+        .map(|path| crate::checkpoint::parameter_count(&path, m.arch))
         .transpose()
 }
 

@@ -1,15 +1,24 @@
 //! Bringing one artifact to "verified at its final path": the act that follows the plan.
 //!
-//! Under the artifact's lock, the state from [`plan`](super::plan) decides: a stamped file is
-//! left alone; an unstamped one is hashed once and stamped (or removed if it is wrong); otherwise
-//! the sources are tried in order. Each transfer streams into `<file>.part`, hashing as it writes
-//! (a resumed part is hashed from disk first). Transient failures are retried with exponential
-//! back-off, resuming where the part ends, and the count starts over whenever an attempt made
-//! progress, so a flaky connection still finishes a large file. A hash mismatch deletes the part
-//! and moves on to the next source (after one fresh start, if the part had been resumed, since
-//! the bad bytes may be old ones). Only a part that hashed right is renamed to the final path.
-//! Archives are then unpacked, still under the lock.
+//! An entry that is ready (stamped and, for archives, unpacked) is used as it is, without a lock
+//! or any write, so a read-only shared cache serves every command. Otherwise, under the
+//! artifact's lock, the state from [`plan`](super::plan) decides: an unstamped file is hashed
+//! once and stamped (or removed if it is wrong); a missing one comes from the sources, in order.
+//! Each transfer streams into `<file>.part`, hashing as it writes (a resumed part is hashed from
+//! disk first). Transient failures are retried with exponential back-off, resuming where the
+//! part ends, and the count starts over whenever an attempt made progress, so a flaky connection
+//! still finishes a large file. A source that cannot be reached at all is not retried, and its
+//! host is skipped for the rest of the run, so an offline run fails at once and says so. A hash
+//! mismatch deletes the part and moves on to the next source (after one fresh start, if the
+//! part had been resumed, since the bad bytes may be old ones). Only a part that hashed right is
+//! renamed to the final path. Archives are then unpacked, still under the lock.
+//!
+//! In a folder that cannot be written there is no lock and no stamp: a file is hashed (with a
+//! note that the stamp is skipped), and anything that would have to write is an error that says
+//! the folder is read-only.
 
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeSet;
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -23,7 +32,7 @@ use super::http::Http;
 use super::opened::Failure;
 use super::plan::{FileMeta, Stamp, State, assess, observe};
 use super::source::{Source, sources};
-use super::{FetchOptions, Fetched, Outcome, extract};
+use super::{Extraction, FetchOptions, Fetched, Outcome, extract};
 use crate::hash::{self, BLOCK};
 use crate::progress::{Progress, Unit, amount, rate_text};
 use crate::zoo::Artifact;
@@ -33,6 +42,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Why a transfer stopped.
 enum Stop {
+    /// No connection could be made: the next source, at once.
+    Unreachable(anyhow::Error),
     /// Worth another attempt at the same source after a pause.
     Retry(anyhow::Error),
     /// The part was resumed and the result hashed wrong: start this source again from zero.
@@ -46,6 +57,7 @@ enum Stop {
 impl From<Failure> for Stop {
     fn from(f: Failure) -> Stop {
         match f {
+            Failure::Unreachable(e) => Stop::Unreachable(e),
             Failure::Transient(e) => Stop::Retry(e),
             Failure::Permanent(e) => Stop::NextSource(e),
         }
@@ -59,11 +71,16 @@ struct Transfer {
     seconds: f64,
 }
 
-/// Fetches artifacts one after another, sharing one lazily built HTTP client.
+/// Fetches artifacts one after another, sharing one lazily built HTTP client and what it
+/// learnt about unreachable hosts.
 pub struct Downloader<'a> {
     options: &'a FetchOptions,
     progress: &'a dyn Progress,
     http: Http,
+    /// Hosts no connection could be made to in this run.
+    unreachable: RefCell<BTreeSet<String>>,
+    /// Whether the read-only note was given.
+    noted_read_only: Cell<bool>,
 }
 
 impl<'a> Downloader<'a> {
@@ -73,6 +90,19 @@ impl<'a> Downloader<'a> {
             options,
             progress,
             http: Http::new(),
+            unreachable: RefCell::new(BTreeSet::new()),
+            noted_read_only: Cell::new(false),
+        }
+    }
+
+    /// Says once per run that a folder cannot be written, and what that changes.
+    fn note_read_only(&self, dir: &Path) {
+        if !self.noted_read_only.replace(true) {
+            self.progress.note(&format!(
+                "{} cannot be written: files there are used without lock files, and stamps of \
+                 files hashed now are not recorded (the next run hashes them again)",
+                dir.display()
+            ));
         }
     }
 
@@ -80,16 +110,36 @@ impl<'a> Downloader<'a> {
     /// its lock throughout; says what it did.
     pub fn fetch(&self, a: &Artifact, data_dir: &Path) -> Result<Fetched> {
         let path = a.path(data_dir);
+        if super::status(a, data_dir).is_ready() {
+            return Ok(Fetched {
+                name: a.name.clone(),
+                path,
+                outcome: Outcome::Cached,
+                extraction: a.extract.then_some(Extraction::AlreadyDone),
+            });
+        }
         let dir = path.parent().expect("artifact paths have a folder");
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let _lock = files::lock(&path, || {
+        let lock = files::lock(&path, || {
             self.progress.note(&format!(
                 "{}: waiting for another process that is fetching {}",
                 a.name,
                 path.display()
             ))
         })?;
-        let outcome = self.settle(a, data_dir, &path)?;
+        let writable = lock.is_some();
+        if !writable {
+            self.note_read_only(dir);
+        }
+        let outcome = self.settle(a, data_dir, &path, writable)?;
+        if !writable && a.extract && !extract::is_extracted(&path, &a.sha256) {
+            bail!(
+                "{} is verified but not (or no longer completely) unpacked, and {} cannot be \
+                 written; unpack it where you can write (--data-dir)",
+                path.display(),
+                dir.display()
+            );
+        }
         let extraction = if a.extract {
             let label = format!("{} (extracting)", a.name);
             Some(extract::extract(&path, &a.sha256, &label, self.progress)?)
@@ -104,22 +154,46 @@ impl<'a> Downloader<'a> {
         })
     }
 
-    /// Brings the file at `path` to "verified", by the state [`plan`](super::plan) finds.
-    fn settle(&self, a: &Artifact, data_dir: &Path, path: &Path) -> Result<Outcome> {
+    /// Brings the file at `path` to "verified", by the state [`plan`](super::plan) finds; in a
+    /// folder that is not `writable`, only hashing is possible.
+    fn settle(
+        &self,
+        a: &Artifact,
+        data_dir: &Path,
+        path: &Path,
+        writable: bool,
+    ) -> Result<Outcome> {
+        let read_only = |what: String| {
+            anyhow!(
+                "{what}, and {} cannot be written; fetch it where you can write (--data-dir)",
+                path.parent().map_or(path, |d| d).display()
+            )
+        };
         // Each pass either finishes or removes the file at the final path, so two passes suffice.
         for _ in 0..2 {
             match assess(a, &observe(a, data_dir)) {
                 State::Verified => {
-                    remove_if_present(&part_path(path))?;
+                    if writable {
+                        remove_if_present(&part_path(path))?;
+                    }
                     return Ok(Outcome::Cached);
                 }
                 State::Unchecked => {
                     let got =
                         hash::sha256_file(path, &format!("{} (checking)", a.name), self.progress)?;
                     if got == a.sha256 {
-                        Stamp::write(path, &got)?;
-                        remove_if_present(&part_path(path))?;
+                        if writable {
+                            Stamp::write(path, &got)?;
+                            remove_if_present(&part_path(path))?;
+                        }
                         return Ok(Outcome::Checked);
+                    }
+                    if !writable {
+                        return Err(read_only(format!(
+                            "{} changed since it was fetched (sha256 {got}, the registry's is {})",
+                            path.display(),
+                            a.sha256
+                        )));
                     }
                     self.progress.note(&format!(
                         "{}: {} is not the registry's file (sha256 {got}, expected {}); downloading it again",
@@ -128,6 +202,20 @@ impl<'a> Downloader<'a> {
                         a.sha256
                     ));
                     discard(path)?;
+                }
+                State::WrongSize { len } if !writable => {
+                    return Err(read_only(format!(
+                        "{} changed since it was fetched ({len} bytes, the registry says {})",
+                        path.display(),
+                        a.bytes
+                    )));
+                }
+                State::Partial { .. } | State::Missing if !writable => {
+                    return Err(read_only(format!(
+                        "{} is not downloaded (expected at {})",
+                        a.name,
+                        path.display()
+                    )));
                 }
                 State::WrongSize { len } => {
                     self.progress.note(&format!(
@@ -183,7 +271,16 @@ impl<'a> Downloader<'a> {
         }
         let part = part_path(path);
         let mut failures = Vec::new();
+        let mut all_unreachable = true;
         for (i, source) in sources.iter().enumerate() {
+            if let Some(host) = source.host()
+                && self.unreachable.borrow().contains(&host)
+            {
+                failures.push(format!(
+                    "{source}: {host} could not be reached earlier in this run"
+                ));
+                continue;
+            }
             match self.try_source(a, source, &part) {
                 Ok(t) => {
                     promote(&part, path, &a.sha256)?;
@@ -195,7 +292,22 @@ impl<'a> Downloader<'a> {
                     });
                 }
                 Err(Stop::Fatal(e)) => return Err(e),
-                Err(Stop::Retry(e) | Stop::Restart(e) | Stop::NextSource(e)) => {
+                Err(stop) => {
+                    let e = match stop {
+                        Stop::Unreachable(e) => {
+                            if let Some(host) = source.host() {
+                                self.unreachable.borrow_mut().insert(host);
+                            }
+                            e
+                        }
+                        Stop::Retry(e)
+                        | Stop::Restart(e)
+                        | Stop::NextSource(e)
+                        | Stop::Fatal(e) => {
+                            all_unreachable = false;
+                            e
+                        }
+                    };
                     if i + 1 < sources.len() {
                         self.progress
                             .note(&format!("{}: {e:#}; trying the next source", a.name));
@@ -203,6 +315,17 @@ impl<'a> Downloader<'a> {
                     failures.push(format!("{e:#}"));
                 }
             }
+        }
+        if all_unreachable {
+            bail!(
+                "{} ({}) could not be fetched: none of its sources can be reached ({}); check \
+                 the network connection, or point --mirror / BFPGM_MIRROR at a folder that holds \
+                 {}",
+                a.name,
+                a.file,
+                failures.join("; "),
+                a.file
+            );
         }
         let kept = FileMeta::of(&part).map_or(String::new(), |m| {
             format!(
@@ -224,21 +347,29 @@ impl<'a> Downloader<'a> {
         ))
     }
 
-    /// Transfers from one source, retrying transient failures.
+    /// Transfers from one source, retrying transient failures. A source that cannot be reached
+    /// is given up at once, unless it delivered bytes in this run (then the network dropped out
+    /// mid-transfer, which retrying may outlast).
     fn try_source(&self, a: &Artifact, source: &Source, part: &Path) -> Result<Transfer, Stop> {
         let mut attempt = 0;
         let mut restarted = false;
+        let mut delivered = false;
         loop {
             let have = FileMeta::of(part)
                 .map(|m| m.len)
                 .filter(|&len| len <= a.bytes)
                 .unwrap_or(0);
-            match self.transfer(a, source, part, have) {
+            let outcome = match self.transfer(a, source, part, have) {
+                Err(Stop::Unreachable(e)) if delivered => Err(Stop::Retry(e)),
+                other => other,
+            };
+            match outcome {
                 Ok(t) => return Ok(t),
                 Err(Stop::Retry(e)) => {
                     let now = FileMeta::of(part).map_or(0, |m| m.len);
                     if now > have {
                         attempt = 0;
+                        delivered = true;
                     }
                     if attempt >= self.options.retries {
                         return Err(Stop::Retry(e));

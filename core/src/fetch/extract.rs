@@ -5,10 +5,12 @@
 //! archive. Entries are written into a hidden temporary folder beside the target; only when all of
 //! them have been written (and their CRC-32s checked by the zip reader) are the top-level entries
 //! moved into place, replacing an earlier copy (a half-finished or older extraction). A marker
-//! (`.<archive>.extracted`) then records the archive's sha256 and the top-level entries, so the
-//! next run does nothing while they are there; a top-level entry that another archive's marker
-//! claims is refused rather than overwritten. A truncated or damaged archive is an error that
-//! names the archive, and leaves nothing behind.
+//! (`.<archive>.extracted`) then records the archive's sha256, the top-level entries and every
+//! file written with its size and CRC-32. The next run does nothing while each of those files is
+//! there with its size ([`unpacked`]); a deleted or truncated image makes it unpack again, and
+//! `reproduce verify --deep` compares the CRC-32s too ([`unpacked_deep`]). A top-level entry that
+//! another archive's marker claims is refused rather than overwritten. A truncated or damaged
+//! archive is an error that names the archive, and leaves nothing behind.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
@@ -27,7 +29,7 @@ use crate::progress::{Progress, Unit};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "extraction", rename_all = "snake_case")]
 pub enum Extraction {
-    /// The marker matched and its entries were present: nothing was touched.
+    /// The marker matched and its files were present: nothing was touched.
     AlreadyDone,
     /// The archive was unpacked.
     Extracted {
@@ -38,20 +40,161 @@ pub enum Extraction {
     },
 }
 
+/// One file an extraction wrote, as the marker records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Written {
+    /// Path relative to the archive's folder, `/`-separated.
+    name: String,
+    /// Size in bytes.
+    bytes: u64,
+    /// CRC-32 of the content, as the archive recorded and the zip reader checked it.
+    crc32: u32,
+}
+
 /// The record written after a complete extraction.
 #[derive(Debug, Serialize, Deserialize)]
 struct Marker {
     sha256: String,
     top: Vec<String>,
+    /// Absent in markers of older versions, which count as not unpacked (so it happens again,
+    /// once, with a list).
+    #[serde(default)]
+    files: Option<Vec<Written>>,
 }
 
-/// Whether `archive` (with this `sha256`) has been completely unpacked beside itself.
+/// What is on disk of an archive's extraction, judged against its marker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "unpacked", rename_all = "snake_case")]
+pub enum Unpacked {
+    /// Every file the extraction wrote is there with its size (and, checked deeply, its CRC-32).
+    Complete,
+    /// No complete extraction of this archive is recorded: it was never unpacked, or unpacking
+    /// failed.
+    NotUnpacked,
+    /// Files the extraction wrote are gone or differ.
+    Changed {
+        /// Files no longer there.
+        missing: usize,
+        /// Files with another size (or, checked deeply, other content).
+        changed: usize,
+        /// The first problem, for the message.
+        first: String,
+    },
+}
+
+impl Unpacked {
+    /// One line for people: what is wrong, or `unpacked`.
+    pub fn describe(&self) -> String {
+        match self {
+            Unpacked::Complete => "unpacked".to_string(),
+            Unpacked::NotUnpacked => "not unpacked (or unpacking failed)".to_string(),
+            Unpacked::Changed {
+                missing,
+                changed,
+                first,
+            } => format!(
+                "{missing} unpacked file(s) missing and {changed} changed since unpacking (first: \
+                 {first})"
+            ),
+        }
+    }
+}
+
+fn read_marker(archive: &Path, sha256: &str) -> Option<(Marker, Vec<Written>)> {
+    let mut marker: Marker =
+        serde_json::from_slice(&std::fs::read(hidden_sibling(archive, "extracted")).ok()?).ok()?;
+    let files = marker.files.take()?;
+    (marker.sha256 == sha256).then_some((marker, files))
+}
+
+/// Whether `archive` (with this `sha256`) has been completely unpacked beside itself and every
+/// file it wrote is there with its size.
 pub fn is_extracted(archive: &Path, sha256: &str) -> bool {
+    unpacked(archive, sha256) == Unpacked::Complete
+}
+
+/// The state of `archive`'s extraction by names and sizes (a `stat` per file, no reading).
+pub fn unpacked(archive: &Path, sha256: &str) -> Unpacked {
+    compare(archive, sha256, |_, _| Ok(true)).expect("a size check reads nothing")
+}
+
+/// [`unpacked`], and every file's CRC-32 read and compared with the archive's, so damage that
+/// keeps a file's size is found too (`reproduce verify --deep`).
+pub fn unpacked_deep(
+    archive: &Path,
+    sha256: &str,
+    label: &str,
+    progress: &dyn Progress,
+) -> Result<Unpacked> {
+    let total =
+        read_marker(archive, sha256).map_or(0, |(_, files)| files.iter().map(|f| f.bytes).sum());
+    let mut task = progress.task(label, Unit::Bytes, Some(total));
+    let state = compare(archive, sha256, |path, expected| {
+        let mut f = File::open(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut hasher = crc32fast::Hasher::new();
+        let mut buf = vec![0u8; BLOCK];
+        loop {
+            let n = f
+                .read(&mut buf)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            task.add(n as u64);
+        }
+        Ok(hasher.finalize() == expected)
+    })?;
+    task.finish("");
+    Ok(state)
+}
+
+/// Compares the files the marker lists with the disk: each must exist with its size, and
+/// `content_ok(path, crc32)` must accept it.
+fn compare(
+    archive: &Path,
+    sha256: &str,
+    mut content_ok: impl FnMut(&Path, u32) -> Result<bool>,
+) -> Result<Unpacked> {
     let dest = archive.parent().expect("archives live in a folder");
-    std::fs::read(hidden_sibling(archive, "extracted"))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<Marker>(&bytes).ok())
-        .is_some_and(|m| m.sha256 == sha256 && m.top.iter().all(|t| dest.join(t).exists()))
+    let Some((_, files)) = read_marker(archive, sha256) else {
+        return Ok(Unpacked::NotUnpacked);
+    };
+    let (mut missing, mut changed, mut first) = (0, 0, None);
+    for f in &files {
+        let path = dest.join(&f.name);
+        let problem = match std::fs::metadata(&path) {
+            Ok(md) if md.is_file() && md.len() == f.bytes => {
+                if content_ok(&path, f.crc32)? {
+                    continue;
+                }
+                changed += 1;
+                format!("{} has other content than the archive's", path.display())
+            }
+            Ok(md) if md.is_file() => {
+                changed += 1;
+                format!(
+                    "{} has {} bytes, the archive's has {}",
+                    path.display(),
+                    md.len(),
+                    f.bytes
+                )
+            }
+            _ => {
+                missing += 1;
+                format!("{} is missing", path.display())
+            }
+        };
+        first.get_or_insert(problem);
+    }
+    Ok(match first {
+        None => Unpacked::Complete,
+        Some(first) => Unpacked::Changed {
+            missing,
+            changed,
+            first,
+        },
+    })
 }
 
 /// Unpacks `archive`, whose content hashes to `sha256`, into the folder that holds it.
@@ -69,7 +212,7 @@ pub fn extract(
     remove_any(&staging)?;
     std::fs::create_dir(&staging).with_context(|| format!("creating {}", staging.display()))?;
     let unpacked = unpack(archive, &staging, label, progress);
-    let (entries, top) = match unpacked {
+    let (entries, top, files) = match unpacked {
         Ok(done) => done,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staging);
@@ -106,6 +249,7 @@ pub fn extract(
     let marker = Marker {
         sha256: sha256.to_string(),
         top: top.clone(),
+        files: Some(files),
     };
     write_atomic(
         &hidden_sibling(archive, "extracted"),
@@ -135,14 +279,14 @@ fn claimed_elsewhere(archive: &Path, top: &[String]) -> Option<(String, String)>
     })
 }
 
-/// Checks every entry name, then writes the entries under `into`. Returns the entry count and
-/// the sorted top-level names.
+/// Checks every entry name, then writes the entries under `into`. Returns the entry count, the
+/// sorted top-level names and the files written.
 fn unpack(
     archive: &Path,
     into: &Path,
     label: &str,
     progress: &dyn Progress,
-) -> Result<(usize, Vec<String>)> {
+) -> Result<(usize, Vec<String>, Vec<Written>)> {
     let file = File::open(archive).with_context(|| format!("opening {}", archive.display()))?;
     let mut zip = ZipArchive::new(BufReader::new(file))
         .map_err(|e| anyhow!("not a complete zip archive (truncated or damaged?): {e}"))?;
@@ -187,6 +331,7 @@ fn unpack(
     top.dedup();
     let mut task = progress.task(label, Unit::Bytes, Some(total));
     let mut buf = vec![0u8; BLOCK];
+    let mut written = Vec::new();
     for (i, name, rel, is_dir) in &plan {
         let out: PathBuf = into.join(rel);
         let fail = |e: &dyn std::fmt::Display| anyhow!("entry '{name}': {e}");
@@ -199,6 +344,7 @@ fn unpack(
         }
         let mut entry = zip.by_index(*i).map_err(|e| fail(&e))?;
         let mut f = File::create(&out).map_err(|e| fail(&e))?;
+        let mut bytes = 0u64;
         loop {
             let n = entry.read(&mut buf).map_err(|e| fail(&e))?;
             if n == 0 {
@@ -206,11 +352,24 @@ fn unpack(
             }
             f.write_all(&buf[..n])
                 .with_context(|| format!("writing {}", out.display()))?;
+            bytes += n as u64;
             task.add(n as u64);
         }
+        written.push(Written {
+            name: rel
+                .components()
+                .filter_map(|c| match c {
+                    Component::Normal(part) => Some(part.to_string_lossy().into_owned()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join("/"),
+            bytes,
+            crc32: entry.crc32(),
+        });
     }
     task.finish("");
-    Ok((plan.len(), top))
+    Ok((plan.len(), top, written))
 }
 
 /// Removes a file or a folder tree, if present.
@@ -284,14 +443,15 @@ mod tests {
         );
         assert!(is_extracted(&archive, "s1"));
         assert!(!is_extracted(&archive, "another sha"));
-        std::fs::write(dir.path().join("set/a.txt"), b"edited").unwrap();
+        // An edit that keeps the size is not looked for on every run (verify --deep finds it).
+        std::fs::write(dir.path().join("set/a.txt"), b"edit!").unwrap();
         assert_eq!(
             extract(&archive, "s1", "set.zip", &Hidden).unwrap(),
             Extraction::AlreadyDone
         );
         assert_eq!(
             std::fs::read(dir.path().join("set/a.txt")).unwrap(),
-            b"edited"
+            b"edit!"
         );
         assert_eq!(
             listing(dir.path()),
@@ -318,6 +478,63 @@ mod tests {
         );
         std::fs::remove_dir_all(dir.path().join("set")).unwrap();
         assert!(!is_extracted(&archive, "s2"));
+    }
+
+    #[test]
+    fn a_deleted_or_changed_file_is_found_and_unpacked_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("set.zip");
+        std::fs::write(
+            &archive,
+            zip_of(&[("set/a.jpg", b"alpha"), ("set/sub/b.jpg", b"beta")]),
+        )
+        .unwrap();
+        extract(&archive, "s1", "set.zip", &Hidden).unwrap();
+        assert_eq!(unpacked(&archive, "s1"), Unpacked::Complete);
+        assert_eq!(
+            unpacked_deep(&archive, "s1", "set.zip", &Hidden).unwrap(),
+            Unpacked::Complete
+        );
+        // Same size, other bytes: only the deep check sees it.
+        std::fs::write(dir.path().join("set/a.jpg"), b"ALPHA").unwrap();
+        assert_eq!(unpacked(&archive, "s1"), Unpacked::Complete);
+        let deep = unpacked_deep(&archive, "s1", "set.zip", &Hidden).unwrap();
+        assert_eq!(
+            deep,
+            Unpacked::Changed {
+                missing: 0,
+                changed: 1,
+                first: format!(
+                    "{} has other content than the archive's",
+                    dir.path().join("set/a.jpg").display()
+                )
+            }
+        );
+        std::fs::remove_file(dir.path().join("set/sub/b.jpg")).unwrap();
+        let Unpacked::Changed { missing, first, .. } = unpacked(&archive, "s1") else {
+            panic!("a deleted file goes unnoticed");
+        };
+        assert_eq!(missing, 1);
+        assert!(first.ends_with("set/sub/b.jpg is missing"), "{first}");
+        assert!(matches!(
+            extract(&archive, "s1", "set.zip", &Hidden).unwrap(),
+            Extraction::Extracted { .. }
+        ));
+        assert_eq!(
+            std::fs::read(dir.path().join("set/sub/b.jpg")).unwrap(),
+            b"beta"
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("set/a.jpg")).unwrap(),
+            b"alpha"
+        );
+        // A marker of an older version (no file list) counts as not unpacked.
+        std::fs::write(
+            hidden_sibling(&archive, "extracted"),
+            r#"{"sha256":"s1","top":["set"]}"#,
+        )
+        .unwrap();
+        assert_eq!(unpacked(&archive, "s1"), Unpacked::NotUnpacked);
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! A request at a non-zero offset asks for `Range: bytes=N-`. A `206` must start exactly there;
 //! a `200` means the server ignored the range, so the body starts at 0 and the caller rewinds its
 //! part file; a `416` means the part is already as long as the server's file, so the whole file is
-//! requested again. Status codes are sorted into transient (429, 5xx, network errors: retry) and
-//! permanent (everything else: try the next source).
+//! requested again. Failures are sorted into unreachable (no connection could be made: the next
+//! source at once), transient (429, 5xx, a dropped connection: retry) and permanent (every other
+//! status: the next source).
 
 use std::sync::{Once, OnceLock};
 use std::time::Duration;
@@ -60,10 +61,12 @@ impl Http {
             request = request.header(RANGE, format!("bytes={offset}-"));
         }
         let response = request.send().map_err(|e| {
-            let permanent = e.is_builder() || e.is_redirect();
+            let (permanent, unreachable) = (e.is_builder() || e.is_redirect(), e.is_connect());
             let err = anyhow::Error::new(e.without_url()).context(format!("GET {url}"));
             if permanent {
                 Failure::Permanent(err)
+            } else if unreachable {
+                Failure::Unreachable(err)
             } else {
                 Failure::Transient(err)
             }

@@ -11,9 +11,14 @@
 //! 3. [`extract`] unpacks archives into their folder, refusing entries that would escape it, with
 //!    a marker so it happens once.
 //!
-//! [`verify`] re-hashes everything regardless of stamps. Other commands call [`ensure`] to make
-//! files present before they run, or [`require`] / [`cached_path`] to use them only when present.
-//! All progress goes through a [`Progress`] sink; nothing here prints.
+//! An entry that is ready is used without a lock or any write, so a read-only data folder (a
+//! shared cache, a CI cache restored read-only) serves every command that only reads; lock
+//! files are removed when a fetch is done.
+//!
+//! [`verify`] re-hashes everything regardless of stamps and checks what archives unpacked. Other
+//! commands call [`ensure`] to make files present before they run, or [`require`] /
+//! [`cached_path`] to use them only when present. All progress goes through a [`Progress`] sink;
+//! nothing here prints.
 
 mod download;
 pub mod extract;
@@ -30,7 +35,7 @@ use std::time::Duration;
 use anyhow::{Result, anyhow, bail};
 use serde::Serialize;
 
-pub use extract::Extraction;
+pub use extract::{Extraction, Unpacked};
 pub use plan::State;
 pub use source::{Mirror, Source};
 pub use verify::{Check, Verified, verify};
@@ -44,7 +49,7 @@ pub struct FetchOptions {
     /// Searched first, by file name (`--mirror`, `BFPGM_MIRROR`).
     pub mirror: Option<Mirror>,
     /// Extra attempts per source after a transient failure (the count restarts when an attempt
-    /// made progress).
+    /// made progress). A source that cannot be reached at all gets none.
     pub retries: u32,
     /// Pause before the first retry; doubled for each further one, at most 30 s.
     pub backoff: Duration,
@@ -163,15 +168,36 @@ pub fn cached_path(artifact: &Artifact, data_dir: &Path) -> Option<PathBuf> {
         .then(|| artifact.path(data_dir))
 }
 
-/// Like [`cached_path`], but an absent entry is an error that says which command fetches it.
+/// Like [`cached_path`], but an entry that is not ready is an error that says what is wrong
+/// with it (absent, partly downloaded, changed since it was fetched, not unpacked) and that
+/// `reproduce fetch` puts it right.
 pub fn require(artifact: &Artifact, data_dir: &Path) -> Result<PathBuf> {
-    cached_path(artifact, data_dir).ok_or_else(|| {
-        anyhow!(
-            "{} is not downloaded (expected at {}); run `reproduce fetch {}`",
-            artifact.name,
-            artifact.path(data_dir).display(),
-            artifact.name
-        )
+    let st = status(artifact, data_dir);
+    let path = artifact.path(data_dir);
+    if st.is_ready() {
+        return Ok(path);
+    }
+    let (name, shown) = (&artifact.name, path.display());
+    let fetch = format!("`reproduce fetch {name}`");
+    Err(match st.state {
+        State::Missing => anyhow!("{name} is not downloaded (expected at {shown}); run {fetch}"),
+        State::Partial { have } => anyhow!(
+            "{name} is only partly downloaded ({have} of {} bytes); run {fetch} to finish it",
+            artifact.bytes
+        ),
+        State::WrongSize { len } => anyhow!(
+            "{name} at {shown} changed since it was fetched ({len} bytes, the registry says {}); \
+             {fetch} replaces it",
+            artifact.bytes
+        ),
+        State::Unchecked => anyhow!(
+            "{name} at {shown} changed since it was verified (or was put there by hand); {fetch} \
+             hashes it and replaces it if it is not the registry's file"
+        ),
+        State::Verified => anyhow!(
+            "{name} at {shown} is downloaded, but {}; {fetch} unpacks it again",
+            extract::unpacked(&path, &artifact.sha256).describe()
+        ),
     })
 }
 
@@ -201,4 +227,62 @@ pub fn status(artifact: &Artifact, data_dir: &Path) -> Status {
         .extract
         .then(|| extract::is_extracted(&artifact.path(data_dir), &artifact.sha256));
     Status { state, extracted }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::Hidden;
+
+    /// A registry of one file entry `f.bin` holding `content`, and its artifact.
+    fn one_file(content: &[u8]) -> Zoo {
+        let text = format!(
+            "version: 1\npapers: []\n\
+             tolerances: {{sparsity: 0.0, ap: 0.0}}\nmodels: []\nfiles:\n  - name: f\n    \
+             file: f.bin\n    bytes: {}\n    sha256: {}\n    urls: []\n    dest: d\n",
+            content.len(),
+            crate::hash::sha256_hex(content)
+        );
+        Zoo::parse(&text, "test").unwrap()
+    }
+
+    #[test]
+    fn require_says_what_is_wrong_and_that_fetch_puts_it_right() {
+        let data = tempfile::tempdir().unwrap();
+        let zoo = one_file(b"registry bytes");
+        let a = zoo.artifacts().next().unwrap();
+        let err = |zoo: &Zoo| {
+            require(zoo.artifacts().next().unwrap(), data.path())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err(&zoo).starts_with("f is not downloaded (expected at "));
+        std::fs::create_dir_all(data.path().join("d")).unwrap();
+        std::fs::write(a.path(data.path()), b"registry bytes").unwrap();
+        fetch(&zoo, data.path(), &["f"], &FetchOptions::default(), &Hidden).unwrap();
+        assert_eq!(require(a, data.path()).unwrap(), a.path(data.path()));
+        // Damaged in place (same size, another mtime): not "not downloaded", but changed.
+        std::fs::write(a.path(data.path()), b"REGISTRY bytes").unwrap();
+        std::fs::File::options()
+            .append(true)
+            .open(a.path(data.path()))
+            .unwrap()
+            .set_modified(std::time::SystemTime::UNIX_EPOCH)
+            .unwrap();
+        let changed = err(&zoo);
+        assert!(
+            changed.contains("changed since it was verified")
+                && changed.ends_with(
+                    "`reproduce fetch f` hashes it and replaces it if it is not the registry's file"
+                ),
+            "{changed}"
+        );
+        std::fs::write(a.path(data.path()), b"short").unwrap();
+        let short = err(&zoo);
+        assert!(
+            short.contains("changed since it was fetched (5 bytes, the registry says 14)")
+                && short.ends_with("`reproduce fetch f` replaces it"),
+            "{short}"
+        );
+    }
 }

@@ -7,6 +7,10 @@ use std::io::Read;
 /// Why a source could not deliver.
 #[derive(Debug)]
 pub enum Failure {
+    /// No connection could be made at all (no network, an unknown host, a refused port), or a
+    /// mirror folder lacks the file: not worth waiting for, and a host is not tried again in
+    /// this run.
+    Unreachable(anyhow::Error),
     /// Worth retrying after a pause: a dropped connection, a timeout, a 5xx or 429.
     Transient(anyhow::Error),
     /// Not worth retrying here: a 404, a missing mirror file, a size that disagrees with the
@@ -18,7 +22,7 @@ impl Failure {
     /// The underlying error.
     pub fn into_error(self) -> anyhow::Error {
         match self {
-            Failure::Transient(e) | Failure::Permanent(e) => e,
+            Failure::Unreachable(e) | Failure::Transient(e) | Failure::Permanent(e) => e,
         }
     }
 }

@@ -64,7 +64,8 @@ impl Stamp {
         serde_json::from_slice(&text).ok()
     }
 
-    /// Records that `path`, as it is now, hashed to `sha256`.
+    /// Records that `path`, as it is now, hashed to `sha256`; writes nothing when that stamp is
+    /// there already, so re-verifying a read-only folder needs no write.
     pub fn write(path: &Path, sha256: &str) -> Result<()> {
         let meta = FileMeta::of(path)
             .ok_or_else(|| anyhow::anyhow!("{} vanished while stamping it", path.display()))?;
@@ -72,6 +73,9 @@ impl Stamp {
             sha256: sha256.to_string(),
             meta,
         };
+        if Stamp::read(path).as_ref() == Some(&stamp) {
+            return Ok(());
+        }
         write_atomic(
             &hidden_sibling(path, "verified"),
             serde_json::to_string(&stamp)?.as_bytes(),

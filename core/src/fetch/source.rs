@@ -73,6 +73,16 @@ pub enum Source {
     Url(String),
 }
 
+impl Source {
+    /// The host of a URL source, by which an unreachable server is remembered.
+    pub fn host(&self) -> Option<String> {
+        match self {
+            Source::File(_) => None,
+            Source::Url(u) => reqwest::Url::parse(u).ok()?.host_str().map(str::to_string),
+        }
+    }
+}
+
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -107,7 +117,7 @@ impl Source {
         match self {
             Source::File(path) => {
                 let mut f = File::open(path).map_err(|e| {
-                    Failure::Permanent(anyhow!("{}: not in the mirror ({e})", path.display()))
+                    Failure::Unreachable(anyhow!("{}: not in the mirror ({e})", path.display()))
                 })?;
                 let total = f
                     .metadata()

@@ -26,7 +26,7 @@ use anyhow::{Context, Result, anyhow, bail, ensure};
 use matrw::{CellArray, MatFile, MatVariable, MatlabType, NumericArray};
 use serde::Serialize;
 
-use super::matfile::read_vars;
+use super::matfile::{MatVars, read_vars};
 
 /// Events in WIDER FACE val (§C.3).
 pub const VAL_EVENTS: usize = 61;
@@ -137,15 +137,33 @@ impl GroundTruth {
                 .map(|path| scope.spawn(move || read_vars(path, &["event_list", "gt_list"])))
                 .collect();
             let face = read_vars(&files.face, &BOX_VARS);
-            let settings: Vec<Result<MatFile>> = settings
+            let settings: Vec<Result<MatVars>> = settings
                 .into_iter()
                 .map(|h| h.join().expect("reading a .mat file does not panic"))
                 .collect();
             (face, settings)
         });
-        let mut gt = read_boxes(&mut face?, &files.face)?;
-        for ((setting, path), mat) in Setting::ALL.into_iter().zip(&files.settings).zip(settings) {
-            let mut mat = mat?;
+        let mut face = face?;
+        if face.names.iter().any(|n| n == "gt_list") {
+            bail!(
+                "{}: it holds a gt_list variable, so it is one of the setting files \
+                 (wider_{{easy,medium,hard}}_val.mat), not wider_face_val.mat; give the kit's four \
+                 files under their own names",
+                files.face.display()
+            );
+        }
+        let mut gt = read_boxes(&mut face.mat, &files.face)?;
+        for ((setting, path), vars) in Setting::ALL.into_iter().zip(&files.settings).zip(settings) {
+            let vars = vars?;
+            if !vars.names.iter().any(|n| n == "gt_list") {
+                bail!(
+                    "{}: it has no gt_list variable, so it is not wider_{setting}_val.mat (is \
+                     wider_face_val.mat in its place?); give the kit's four files under their \
+                     own names",
+                    path.display()
+                );
+            }
+            let mut mat = vars.mat;
             let events = event_names(&mut mat, path)?;
             if !events.iter().eq(gt.events.iter().map(|e| &e.name)) {
                 bail!(
@@ -158,14 +176,15 @@ impl GroundTruth {
             read_gt_list(&mut mat, path, &mut gt, setting)?;
         }
         gt.check_val_counts()?;
+        gt.check_nested(files)?;
         Ok(gt)
     }
 
     /// Reads the events, images and boxes of one `.mat` file of the kit, e.g. the
     /// `wider_face_train.mat` split file (no keep lists).
     pub fn load_mat(path: &Path) -> Result<GroundTruth> {
-        let mut mat = read_vars(path, &BOX_VARS)?;
-        read_boxes(&mut mat, path)
+        let mut vars = read_vars(path, &BOX_VARS)?;
+        read_boxes(&mut vars.mat, path)
     }
 
     /// Parses the official split text format (`wider_face_{train,val}_bbx_gt.txt`).
@@ -187,6 +206,36 @@ impl GroundTruth {
             .flat_map(|e| &e.images)
             .map(|i| i.boxes.len())
             .sum()
+    }
+
+    /// Checks that every face the easy setting keeps is kept by medium, and every face medium
+    /// keeps by hard, as the official settings are built: two setting files given in each
+    /// other's place break it.
+    fn check_nested(&self, files: &ValMatFiles) -> Result<()> {
+        for event in &self.events {
+            for image in &event.images {
+                let Some(keep) = &image.keep else { continue };
+                for (inner, outer) in [
+                    (Setting::Easy, Setting::Medium),
+                    (Setting::Medium, Setting::Hard),
+                ] {
+                    let wider: std::collections::HashSet<u32> =
+                        keep[outer.index()].iter().copied().collect();
+                    if let Some(row) = keep[inner.index()].iter().find(|r| !wider.contains(r)) {
+                        bail!(
+                            "{}: the {outer} setting leaves out face {row} of {}/{}, which {} \
+                             keeps for {inner}; every {inner} face is also a {outer} face, so \
+                             the two files are swapped or not from the official kit",
+                            files.settings[outer.index()].display(),
+                            event.name,
+                            image.name,
+                            files.settings[inner.index()].display()
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     fn check_val_counts(&self) -> Result<()> {
@@ -660,7 +709,53 @@ mod tests {
         let err = GroundTruth::load_val(&files).unwrap_err().to_string();
         assert!(err.contains(&train.display().to_string()), "{err}");
         assert!(
-            err.contains("no variable 'gt_list'") || err.contains("event_list"),
+            err.contains("it has no gt_list variable") || err.contains("event_list"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn swapped_kit_files_are_refused_naming_the_file() {
+        let Some(face) = mirror_file("wider_face_val.mat") else {
+            return;
+        };
+        let official = ValMatFiles::in_dir(face.parent().unwrap());
+        let mut swapped = official.clone();
+        swapped.settings.swap(0, 2);
+        let err = GroundTruth::load_val(&swapped).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "{}: the medium setting leaves out face ",
+                official.settings[1].display()
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains("the two files are swapped or not from the official kit"),
+            "{err}"
+        );
+        let mut face_as_easy = official.clone();
+        std::mem::swap(&mut face_as_easy.face, &mut face_as_easy.settings[0]);
+        let err = GroundTruth::load_val(&face_as_easy)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "{}: it holds a gt_list variable, so it is one of the setting files",
+                official.settings[0].display()
+            )),
+            "{err}"
+        );
+        let mut face_for_hard = official.clone();
+        face_for_hard.settings[2] = official.face.clone();
+        let err = GroundTruth::load_val(&face_for_hard)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "{}: it has no gt_list variable, so it is not wider_hard_val.mat",
+                official.face.display()
+            )),
             "{err}"
         );
     }
@@ -675,7 +770,7 @@ mod tests {
             settings: [train.clone(), train.clone(), train.clone()],
         };
         let err = GroundTruth::load_val(&files).unwrap_err().to_string();
-        assert!(err.contains("no variable 'gt_list'"), "{err}");
+        assert!(err.contains("it has no gt_list variable"), "{err}");
     }
 
     #[test]

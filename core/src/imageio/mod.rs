@@ -8,12 +8,18 @@
 //! the same libjpeg-turbo (the `turbojpeg` crate, bundled; ISLOW IDCT and fancy upsampling, its
 //! defaults and Pillow's), grayscale replicated into R, G and B as `convert('RGB')` does. PNG goes
 //! through the `png` crate (palette and 16-bit expanded or stripped to 8-bit RGB, alpha
-//! dropped). Other formats, and JPEGs libjpeg-turbo reports problems with (a truncated file, for
-//! one), are errors that name the file.
+//! dropped). Before either decoder runs, the size the file declares is checked against a limit
+//! ([`header`]), so a forged header cannot make the decoder allocate gigabytes. Other formats,
+//! and files the decoders report problems with (a truncated file, for one), are errors that name
+//! the file.
+
+pub mod header;
 
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
+
+pub use header::DEFAULT_MAX_PIXELS;
 
 /// An 8-bit RGB image in row-major `H × W × 3` layout (the layout of `np.array(PIL.Image)`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,27 +49,36 @@ impl RgbImage {
     }
 }
 
-/// Reads a JPEG or PNG file (recognised by its first bytes, not its name).
+/// Reads a JPEG or PNG file (recognised by its first bytes, not its name) of at most
+/// [`DEFAULT_MAX_PIXELS`].
 pub fn read_image(path: &Path) -> Result<RgbImage> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading image {}", path.display()))?;
-    decode(&bytes).with_context(|| format!("decoding image {}", path.display()))
+    read_image_within(path, DEFAULT_MAX_PIXELS)
 }
 
-/// Decodes JPEG or PNG bytes.
-pub fn decode(bytes: &[u8]) -> Result<RgbImage> {
+/// Reads a JPEG or PNG file whose header declares at most `max_pixels` (a command's
+/// `--max-pixels`); errors name the file.
+pub fn read_image_within(path: &Path, max_pixels: u64) -> Result<RgbImage> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading image {}", path.display()))?;
+    decode(&bytes, max_pixels).with_context(|| format!("decoding image {}", path.display()))
+}
+
+/// Decodes JPEG or PNG bytes whose header declares at most `max_pixels`.
+pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<RgbImage> {
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        header::check(header::jpeg(bytes)?, max_pixels)?;
         decode_jpeg(bytes)
     } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        header::check(header::png(bytes)?, max_pixels)?;
         decode_png(bytes)
     } else {
         bail!("not a JPEG or PNG image (unrecognised first bytes)")
     }
 }
 
-/// Decodes a JPEG as Pillow does (see the module docs).
-pub fn decode_jpeg(bytes: &[u8]) -> Result<RgbImage> {
+/// Decodes a JPEG as Pillow does (see the module docs), once its header has been checked.
+fn decode_jpeg(bytes: &[u8]) -> Result<RgbImage> {
     let image = turbojpeg::decompress(bytes, turbojpeg::PixelFormat::RGB)
-        .map_err(|e| anyhow!("the JPEG data is damaged or unsupported: {e}"))?;
+        .map_err(|e| anyhow!("the JPEG data is damaged or truncated (libjpeg-turbo: {e})"))?;
     ensure!(
         image.pitch == image.width * 3,
         "unexpected row padding in the decoded JPEG"
@@ -71,7 +86,8 @@ pub fn decode_jpeg(bytes: &[u8]) -> Result<RgbImage> {
     RgbImage::new(image.width, image.height, image.pixels)
 }
 
-/// Decodes a PNG into 8-bit RGB (see the module docs).
+/// Decodes a PNG into 8-bit RGB (see the module docs), without the size check of [`decode`]:
+/// for images this program wrote itself.
 pub fn decode_png(bytes: &[u8]) -> Result<RgbImage> {
     let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
@@ -141,7 +157,10 @@ mod tests {
     fn png_round_trips() {
         let data: Vec<u8> = (0..5 * 3 * 3).map(|i| (i * 17 % 256) as u8).collect();
         let image = RgbImage::new(5, 3, data).unwrap();
-        assert_eq!(decode(&encode_png(&image).unwrap()).unwrap(), image);
+        assert_eq!(
+            decode(&encode_png(&image).unwrap(), DEFAULT_MAX_PIXELS).unwrap(),
+            image
+        );
     }
 
     #[test]
@@ -168,11 +187,13 @@ mod tests {
             return;
         };
         let bytes = std::fs::read(path).unwrap();
-        let image = decode(&bytes).unwrap();
+        let image = decode(&bytes, DEFAULT_MAX_PIXELS).unwrap();
         assert_eq!((image.width, image.height), (512, 600));
-        let err = decode(&bytes[..bytes.len() / 2]).unwrap_err().to_string();
+        let err = decode(&bytes[..bytes.len() / 2], DEFAULT_MAX_PIXELS)
+            .unwrap_err()
+            .to_string();
         assert!(
-            err.starts_with("the JPEG data is damaged or unsupported"),
+            err.starts_with("the JPEG data is damaged or truncated"),
             "{err}"
         );
     }
@@ -199,7 +220,7 @@ mod tests {
                 .unwrap()
                 .read_to_end(&mut bytes)
                 .unwrap();
-            let image = decode(&bytes).unwrap();
+            let image = decode(&bytes, DEFAULT_MAX_PIXELS).unwrap();
             let shape = [image.height, image.width, 3];
             let want: Vec<usize> = expected["shape"]
                 .as_array()
