@@ -58,7 +58,7 @@ impl<'a> Entry<'a> {
 /// Writes a registry with these entries (and no models) to `dir/zoo.yaml`.
 fn write_zoo(dir: &Path, entries: &[Entry<'_>]) -> PathBuf {
     let mut yaml = String::from(
-        "version: 1\nupstream: {repository: test/test, commit: \"0000000000000000000000000000000000000000\"}\n\
+        "version: 1\npapers: []\n\
          tolerances: {sparsity: 0.0, ap: 0.0}\nmodels: []\nfiles:\n",
     );
     for e in entries {
