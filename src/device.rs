@@ -29,11 +29,11 @@ pub fn resolve(choice: DeviceChoice) -> Result<Device> {
         (DeviceChoice::Cpu, _) => unreachable!("answered above, without loading CUDA"),
         (DeviceChoice::Cuda(i), Ok(n)) if i < n => Ok(Device::Cuda(i)),
         (DeviceChoice::Cuda(i), Ok(n)) => bail!(
-            "--device cuda:{i} asked for, but CUDA sees {n} device{}",
+            "CUDA device {i} asked for ({choice}), but CUDA sees {n} device{}",
             if n == 1 { "" } else { "s" }
         ),
         (DeviceChoice::Cuda(_), Err(e)) => bail!(
-            "--device {choice} asked for, but CUDA cannot be used: {}; {}",
+            "CUDA asked for ({choice}), but it cannot be used: {}; {}",
             e.reason,
             e.remedy
         ),
@@ -162,12 +162,15 @@ mod tests {
                 assert_eq!(auto, Device::Cpu);
                 let msg = e.to_string();
                 assert!(
-                    msg.starts_with("--device cuda:0 asked for, but CUDA cannot be used: "),
+                    msg.starts_with("CUDA asked for (cuda:0), but it cannot be used: "),
                     "{msg}"
                 );
             }
         }
         let far = resolve(DeviceChoice::Cuda(1000)).unwrap_err().to_string();
-        assert!(far.starts_with("--device cuda:1000 asked for"), "{far}");
+        assert!(
+            far.starts_with("CUDA device 1000 asked for (cuda:1000)"),
+            "{far}"
+        );
     }
 }

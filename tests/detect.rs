@@ -147,7 +147,8 @@ fn invalid_checkpoint_files_say_what_they_are() {
         (
             "cut.pth",
             released[..released.len() / 2].to_vec(),
-            "cut.pth is not a valid checkpoint: no zip end-of-central-directory record",
+            "cut.pth is not a valid checkpoint: not a complete zip archive (the file is truncated or \
+             damaged)",
         ),
         (
             "empty.pth",

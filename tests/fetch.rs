@@ -642,6 +642,7 @@ fn a_read_only_data_folder_serves_verify_check_and_tables() {
     run_ok(reproduce(&data).env("BFPGM_MIRROR", &mirror).args([
         "fetch",
         "models",
+        "baselines",
         "wider-val-mini",
     ]));
     // One stale stamp (a restored cache keeps contents, not always mtimes): that file is hashed.
@@ -666,7 +667,7 @@ fn a_read_only_data_folder_serves_verify_check_and_tables() {
     };
     let (code, err, out) = as_reader(&["verify"]);
     assert_eq!(code, Some(0), "{err}");
-    assert!(out.contains("10 ok, 0 bad, "), "{out}");
+    assert!(out.contains("32 ok, 0 bad, "), "{out}");
     assert!(
         err.contains(&format!(
             "cannot record that {} verified",
@@ -684,7 +685,7 @@ fn a_read_only_data_folder_serves_verify_check_and_tables() {
         report.to_str().unwrap(),
     ]);
     assert_eq!(code, Some(0), "{err}");
-    assert!(out.contains("9 models: 9 ok, 0 drifted"), "{out}");
+    assert!(out.contains("31 models: 31 ok, 0 drifted"), "{out}");
     let (code, err, _) = as_reader(&["tables"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bfpgm::model::{Detector, priors};
+use bfpgm::prune::bo::InnerTraining;
 use bfpgm::prune::pruner::{PrunePlan, Zeroed, prune};
-use bfpgm::prune::search::InnerTraining;
 use bfpgm::train::augment::AugmentConfig;
 use bfpgm::train::data::{Batch, Dataset, Loader, LoaderConfig, Mode, Split, WiderDir, shuffled};
 use bfpgm::train::loss::Loss;

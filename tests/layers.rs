@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 const CORE: &[(&str, u32)] = &[
     ("fsutil", 0),
     ("progress", 0),
+    ("quiet_panic", 0),
     ("device", 0),
     ("hash", 1),
     ("zoo", 1),

@@ -108,7 +108,7 @@ fn cuda_that_cannot_be_used_is_an_error_with_the_reason_and_auto_falls_back() {
     assert_eq!(cuda.status.code(), Some(2));
     let err = String::from_utf8_lossy(&cuda.stderr);
     assert!(
-        err.contains("error: --device cuda:0 asked for, but CUDA cannot be used: "),
+        err.contains("error: CUDA asked for (cuda:0), but it cannot be used: "),
         "{err}"
     );
     assert!(cuda.stdout.is_empty(), "nothing runs on the CPU instead");
@@ -195,7 +195,8 @@ fn every_network_command_takes_cuda_n_and_refuses_it_without_cuda() {
         assert_eq!(got.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&got.stderr);
         assert!(
-            err.contains("error: --device cuda:1 asked for, but CUDA "),
+            err.contains("error: CUDA device 1 asked for (cuda:1), but CUDA ")
+                || err.contains("error: CUDA asked for (cuda:1), but it cannot be used"),
             "{args:?}: {err}"
         );
         assert!(got.stdout.is_empty(), "{args:?}: nothing ran");

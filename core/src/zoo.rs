@@ -25,8 +25,6 @@ pub const MODELS_DIR: &str = "Pruned_Models";
 
 /// The group of B-FPGM's released models, the paper's tables' rows.
 pub const GROUP_MODELS: &str = "models";
-/// The group of the uniform-pruning baselines and their starting points.
-pub const GROUP_BASELINES: &str = "baselines";
 /// Every entry of the registry.
 pub const GROUP_ALL: &str = "all";
 
@@ -690,7 +688,7 @@ mod tests {
     #[test]
     fn the_baselines_are_the_22_uniform_models_and_their_starting_points() {
         let zoo = Zoo::builtin();
-        let baselines = zoo.resolve(&[GROUP_BASELINES.into()]).unwrap();
+        let baselines = zoo.resolve(&["baselines".into()]).unwrap();
         assert_eq!(baselines.len(), 22);
         for arch in [Arch::Eresfd, Arch::Extd] {
             let of: Vec<&Model> = zoo

@@ -1,4 +1,4 @@
-//! `reproduce bo`: the Bayesian optimisation of the six group rates (`crate::prune::search`),
+//! `reproduce bo`: the Bayesian optimisation of the six group rates (`crate::prune::bo`),
 //! every hyper-parameter of upstream's driver a flag with its default. Trials run one per device
 //! (`--devices`); every trial is logged as it finishes, and `--resume` continues a stopped search.
 
@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 
 use super::flags::{parse_devices, run_options, set, starting_weights};
-use crate::prune::bayes::search::{STATE, Shard, rates_text};
-use crate::prune::search::{BoConfig, BoOptions, BoOutcome, OPTIMAL_RATES, run_bo};
+use crate::prune::bayes::search_loop::{STATE, Shard, rates_text};
+use crate::prune::bo::{BoConfig, BoOptions, BoOutcome, OPTIMAL_RATES, run_bo};
 use bfpgm_core::cli::Global;
 use bfpgm_core::cli::bo::*;
 use bfpgm_core::cli::flags::ExecArgs;

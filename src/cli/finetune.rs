@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::flags::{Begin, RatedFlags, apply_train, begin_rated, criterion, run_options};
-use crate::prune::bayes::search::rates_text;
+use crate::prune::bayes::search_loop::rates_text;
 use crate::prune::finetune::{FINETUNE_SETTINGS, FinetuneConfig, run_finetune};
 use crate::train::state::RunDir;
 use bfpgm_core::cli::Global;

@@ -7,8 +7,8 @@ use anyhow::{Context, Result, bail};
 use tch::Device;
 
 use crate::device;
+use crate::prune::bo::OptimalRates;
 use crate::prune::pruner::PrunePlan;
-use crate::prune::search::OptimalRates;
 use crate::train::state::RunDir;
 use crate::train::{DataConfig, DeviceOptions, RunOptions, TrainConfig};
 use bfpgm_core::cli::Global;

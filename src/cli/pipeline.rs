@@ -11,12 +11,12 @@ use anyhow::{Result, bail};
 
 use super::bo::search_devices;
 use super::flags::{criterion, data_config, run_options, set, starting_weights};
+use crate::prune::bo::{BoConfig, BoOptions, device_name};
 use crate::prune::finetune::FinetuneConfig;
 use crate::prune::pipeline::{
     PipelineConfig, PipelineOptions, PipelineResult, QUICK, Start, run_pipeline,
 };
 use crate::prune::pruner::PrunePlan;
-use crate::prune::search::{BoConfig, BoOptions, device_name};
 use crate::prune::sfp::SfpConfig;
 use crate::train::{DataConfig, TrainConfig};
 use bfpgm_core::check::{ApSet, EvalChoice};

@@ -30,9 +30,9 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use tch::Device;
 
-use super::bayes::search::changed_keys;
+use super::bayes::search_loop::changed_keys;
+use super::bo::{BoConfig, BoOptions, BoOutcome, OPTIMAL_RATES, OptimalRates, run_bo};
 use super::finetune::{FINETUNE_SETTINGS, FinetuneConfig, run_finetune};
-use super::search::{BoConfig, BoOptions, BoOutcome, OPTIMAL_RATES, OptimalRates, run_bo};
 use super::sfp::{SFP_SETTINGS, SfpConfig, run_sfp};
 use crate::eval::session::measure;
 use crate::eval::spec::ModelSpec;
@@ -207,7 +207,7 @@ pub fn run_pipeline(
         let mut bo = cfg.bo.clone();
         bo.pretrained = pretrained.clone();
         let complete = rates_path.is_file();
-        let resume = super::bayes::search::SearchState::exists(&bo_dir);
+        let resume = super::bayes::search_loop::SearchState::exists(&bo_dir);
         match run_bo(&bo, &bo_dir, resume, &opts.bo, progress)? {
             BoOutcome::Done(rates) if complete => (rates, StageStatus::Complete),
             BoOutcome::Done(rates) => (rates, started_or_resumed(resume)),
@@ -219,7 +219,7 @@ pub fn run_pipeline(
     timed("bo", status, started);
     progress.note(&format!(
         "rates: {} (best trial {}, sparsity {:.2} %)",
-        super::bayes::search::rates_text(&rates.rates),
+        super::bayes::search_loop::rates_text(&rates.rates),
         rates.best_trial.iter + 1,
         100.0 * rates.best_trial.sparsity
     ));

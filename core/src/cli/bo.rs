@@ -1,4 +1,4 @@
-//! `reproduce bo`: the Bayesian optimisation of the six group rates (`bfpgm::prune::search`),
+//! `reproduce bo`: the Bayesian optimisation of the six group rates (`bfpgm::prune::bo`),
 //! every hyper-parameter of upstream's driver a flag with its default. Trials run one per device
 //! (`--devices`); every trial is logged as it finishes, and `--resume` continues a stopped search.
 

@@ -19,7 +19,7 @@ use crate::measure::Measurement;
 use crate::progress;
 use crate::record::Record;
 use crate::report::tables::{self, render_json, render_markdown, render_text};
-use crate::zoo::{Arch, GROUP_BASELINES, GROUP_MODELS};
+use crate::zoo::Arch;
 
 /// Arguments of `reproduce tables`.
 #[derive(Args)]
@@ -67,10 +67,11 @@ impl TablesArgs {
         let zoo = global.zoo()?;
         let grouping = Grouping::from(self.grouping);
         let sink = progress::stderr(self.json);
+        let names: Vec<&str> = zoo.models.iter().map(|m| m.name()).collect();
         fetch::ensure(
             &zoo,
             &global.data_dir,
-            &[GROUP_MODELS, GROUP_BASELINES],
+            &names,
             &global.fetch_options()?,
             sink.as_ref(),
         )?;

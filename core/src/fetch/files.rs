@@ -2,7 +2,7 @@
 //!
 //! For `dir/EResFD-30-pruned.pth`:
 //! * `dir/EResFD-30-pruned.pth.part`: the download in progress (resumable);
-//! * `dir/.EResFD-30-pruned.pth.verified`: the stamp saying which size and mtime hashed right;
+//! * `dir/.EResFD-30-pruned.pth.verified`: the stamp saying which size, mtime and ctime hashed right;
 //! * `dir/.EResFD-30-pruned.pth.extracted`: for archives, what was unpacked from which sha256;
 //! * `dir/.EResFD-30-pruned.pth.lock`: held while a process works on the artifact, and removed
 //!   when it is done.

@@ -3,7 +3,7 @@
 //! The flow for each entry, named by [`fetch`] or [`ensure`], under a per-file lock so two
 //! processes never write the same file:
 //! 1. [`plan`] looks at the disk without reading contents: missing, partial (`<file>.part`),
-//!    verified (a stamp matching size and mtime), unchecked, or the wrong size.
+//!    verified (a stamp matching size, mtime and ctime), unchecked, or the wrong size.
 //! 2. `download` acts on that: hashes an unchecked file once, or streams from the [`source`]s
 //!    (the mirror first, then the registry's URLs, over `http` with Range resume) into the part
 //!    file, hashing as it writes, with retries and back-off; the part becomes the final file only

@@ -4,8 +4,9 @@
 //! [`observe`] gathers an [`Observation`]; [`assess`] is a pure function from it to a [`State`],
 //! so every case (missing, partial, verified, unchecked, wrong size) is tested without a network
 //! or a file system. The verified-stamp ([`Stamp`]) is what keeps a second run from re-hashing
-//! multi-gigabyte archives: it records the sha256 together with the size and modification time the
-//! file had when it hashed right, and any change to either makes the file "unchecked" again.
+//! multi-gigabyte archives: it records the sha256 together with the size, modification time and
+//! status-change time the file had when it hashed right, and any change to one of them makes the
+//! file "unchecked" again.
 
 use std::path::Path;
 use std::time::UNIX_EPOCH;
@@ -17,13 +18,19 @@ use super::files::{hidden_sibling, part_path};
 use crate::fsutil::write_atomic;
 use crate::zoo::Artifact;
 
-/// Size and modification time of a file, the two things a stamp is keyed on.
+/// Size, modification time and status-change time of a file, the things a stamp is keyed on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileMeta {
     /// Length in bytes.
     pub len: u64,
     /// Modification time in nanoseconds since the Unix epoch (0 where the platform has none).
     pub mtime_ns: u64,
+    /// Status-change time (ctime) in nanoseconds since the Unix epoch: unlike the mtime, no user
+    /// can set it back, so an in-place edit that restores the mtime (`touch -r`) still changes
+    /// it. A copied or restored folder hashes once more. 0 where the platform has none, and in
+    /// stamps written before it was recorded (which therefore hash once more too).
+    #[serde(default)]
+    pub ctime_ns: u64,
 }
 
 impl FileMeta {
@@ -41,13 +48,29 @@ impl FileMeta {
         Some(FileMeta {
             len: md.len(),
             mtime_ns,
+            ctime_ns: ctime_ns(&md),
         })
     }
 }
 
-/// The verified-stamp: "this file, at this size and mtime, had this sha256". It catches
-/// replaced, truncated and edited files; an in-place edit that keeps the size and restores the
-/// mtime is beyond it, which is what `reproduce verify` (always a full re-hash) is for.
+#[cfg(unix)]
+fn ctime_ns(md: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    u64::try_from(md.ctime())
+        .ok()
+        .and_then(|s| s.checked_mul(1_000_000_000))
+        .and_then(|ns| ns.checked_add(u64::try_from(md.ctime_nsec()).ok()?))
+        .unwrap_or(0)
+}
+
+#[cfg(not(unix))]
+fn ctime_ns(_: &std::fs::Metadata) -> u64 {
+    0
+}
+
+/// The verified-stamp: "this file, at this size, mtime and ctime, had this sha256". It catches
+/// replaced, truncated and edited files, also an in-place edit that keeps the size and restores
+/// the mtime; `reproduce verify` re-hashes regardless.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stamp {
     /// The sha256 the file hashed to.
@@ -161,6 +184,7 @@ mod tests {
         FileMeta {
             len,
             mtime_ns: 1_700_000_000_000_000_000,
+            ctime_ns: 1_700_000_000_000_000_000,
         }
     }
 
@@ -216,6 +240,13 @@ mod tests {
                 ..m
             },
         };
+        let edited_in_place = Stamp {
+            sha256: a.sha256.clone(),
+            meta: FileMeta {
+                ctime_ns: m.ctime_ns - 1,
+                ..m
+            },
+        };
         let other_file = Stamp {
             sha256: "0".repeat(64),
             meta: m,
@@ -223,6 +254,10 @@ mod tests {
         assert_eq!(assess(&a, &obs(Some(m), None, None)), State::Unchecked);
         assert_eq!(
             assess(&a, &obs(Some(m), Some(touched), None)),
+            State::Unchecked
+        );
+        assert_eq!(
+            assess(&a, &obs(Some(m), Some(edited_in_place), None)),
             State::Unchecked
         );
         assert_eq!(
@@ -255,5 +290,28 @@ mod tests {
         assert_eq!(Some(s.meta), FileMeta::of(&p));
         Stamp::remove(&p);
         assert_eq!(Stamp::read(&p), None);
+    }
+
+    /// Issue 14: same size, bytes changed in place, mtime set back (`touch -r`): the stamp no
+    /// longer matches, because the ctime moved.
+    #[test]
+    fn an_in_place_edit_with_the_mtime_restored_leaves_the_stamp_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.bin");
+        std::fs::write(&p, b"abcd").unwrap();
+        Stamp::write(&p, "ab").unwrap();
+        let before = FileMeta::of(&p).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let modified = std::fs::metadata(&p).unwrap().modified().unwrap();
+        std::fs::write(&p, b"abce").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+        let after = FileMeta::of(&p).unwrap();
+        assert_eq!((after.len, after.mtime_ns), (before.len, before.mtime_ns));
+        assert_ne!(Some(after), Stamp::read(&p).map(|s| s.meta));
     }
 }

@@ -6,7 +6,7 @@
 //! * [`minimize`]: the bounded quasi-Newton minimiser standing in for scipy's L-BFGS-B.
 //! * [`optimizer`]: probe, initial points, GP-guided points, as a resumable state machine.
 //! * [`objective`]: validation loss and the sparsity penalty.
-//! * [`search`]: the loop around the optimiser: trials on parallel workers, a log row and a saved
+//! * [`search_loop`]: the loop around the optimiser: trials on parallel workers, a log row and a saved
 //!   state after each, resume without repeating a trial.
 //!
 //! We wrote our own surrogate instead of using a library such as egobox because the search
@@ -20,4 +20,4 @@ pub mod minimize;
 pub mod mt19937;
 pub mod objective;
 pub mod optimizer;
-pub mod search;
+pub mod search_loop;

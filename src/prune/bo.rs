@@ -1,6 +1,6 @@
 //! B-FPGM's Bayesian optimisation of the six group rates, as upstream's `BayesianPruner` runs it
 //! (`shared/reference/bayesian-optimization.md` §1–§5), on top of the generic search loop
-//! ([`bayes::search`](super::bayes::search)).
+//! ([`bayes::search_loop`](super::bayes::search_loop)).
 //!
 //! One trial (one call of upstream's `obj_fn`) is:
 //! 1. a fresh copy of the **pre-trained** model (nothing accumulates between trials);
@@ -16,7 +16,7 @@
 //! The 80/20 split is fixed by the seed ([`Dataset::random_split`]); upstream's came from an
 //! unseeded CUDA generator, so any fixed split stands in for it. Each trial draws its shuffle and
 //! augmentation from `(seed, trial number)`, so a trial re-run after an interruption is the same
-//! trial. Trials run one per device in parallel ([`bayes::search::run`]).
+//! trial. Trials run one per device in parallel ([`bayes::search_loop::run`]).
 //!
 //! **Fused trials** ([`BoConfig::fuse`] = K): the trials that train (those in band; the others
 //! are settled by [`Objective::screen`] first) go to a device K at a time, their pruned copies
@@ -39,7 +39,7 @@ use tch::Device;
 
 use super::bayes::objective::PenaltyWeights;
 use super::bayes::optimizer::SearchSettings;
-use super::bayes::search::{self, Objective, Outcome, SearchState, Shard, Stop};
+use super::bayes::search_loop::{self, Objective, Outcome, SearchState, Shard, Stop};
 use super::pruner::{PrunePlan, prune};
 use super::sparsity::calc_sparsity;
 use crate::model::{Detector, priors};
@@ -422,7 +422,7 @@ pub fn run_bo(
         val: Arc::new(val),
         progress,
     };
-    match search::run(
+    match search_loop::run(
         dir,
         &mut state,
         &trials,
