@@ -3,11 +3,11 @@
 //! Upstream scales every pass with `cv2.resize(img, None, fx=s, fy=s,
 //! interpolation=cv2.INTER_LINEAR)` (opencv-python 4.8.0.74) and mirrors with `cv2.flip(img, 1)`.
 //! The detector sees the resized pixels, so identical detections need identical pixels. This
-//! module restates what OpenCV does for 8-bit 3-channel images (`wider-eval.md` §A.4):
+//! module restates what OpenCV does for 8-bit 3-channel images (`docs/upstream.md` §resize):
 //!
 //! * the output size rounds `W·fx` and `H·fy` half to even, and if it equals the input size
-//!   the image is copied unchanged (`cv::resize` returns early; this is not in the spec and was
-//!   found by comparing with cv2 4.8.0, e.g. 47×31 at 0.999);
+//!   the image is copied unchanged (`cv::resize` returns early; §resize does not say so, and this
+//!   was found by comparing with cv2 4.8.0, e.g. 47×31 at 0.999);
 //! * a scale of exactly ½ is OpenCV's INTER_AREA fast path: 2×2 block means with `(sum+2) >> 2`,
 //!   and the mean of the available pixels, rounded half to even, for the blocks cut by an odd
 //!   edge;
@@ -205,7 +205,7 @@ mod tests {
         RgbImage::new(width, height, data).unwrap()
     }
 
-    /// `wider-eval.md` §A.4 restated pixel by pixel, with no row cache and no hoisting.
+    /// `docs/upstream.md` §resize restated pixel by pixel, with no row cache and no hoisting.
     fn bilinear_reference(img: &RgbImage, fx: f64) -> RgbImage {
         let (dw, dh) = output_size(img.width, img.height, fx, fx);
         let scale = 1.0 / fx;

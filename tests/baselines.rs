@@ -1,6 +1,6 @@
-//! The uniform FPGM / L1 baselines (`shared/reference/baselines.md`) end to end: fetched from the
-//! mirror through `reproduce fetch` and re-hashed, measured as `baselines.md` says, checked by
-//! `reproduce check`, loaded as upstream's non-strict load does (checked in Python's torch), and
+//! The uniform FPGM / L1 baselines (docs/upstream.md §baselines) end to end: fetched from the
+//! mirror through `reproduce fetch` and re-hashed against the mirror's `SHA256SUMS`, measured as
+//! that section's table says, checked by `reproduce check`, loaded as upstream's non-strict load does (checked in Python's torch), and
 //! their EXTD files run by `detect`. The mini-set evaluations are in `compare.rs`.
 
 use std::path::Path;
@@ -16,35 +16,49 @@ use crate::check::{check_against, one_model_zoo, with_one_more_zero_filter};
 use crate::util::{fetched, python, reproduce, run, run_ok, tempdir};
 use crate::{require_mirror, require_reference};
 
-/// One row of `baselines.md`'s table.
-struct Published {
+/// One row of the table of docs/upstream.md §baselines.
+struct Measured {
     file: String,
-    bytes: u64,
-    sha256: String,
     zeros: u64,
     sparsity: f64,
 }
 
-/// The 22 rows of the table in `baselines.md`, read from the prose (its own source, not zoo.yaml).
-fn baselines_md(reference: &Path) -> Vec<Published> {
-    let text = std::fs::read_to_string(reference.join("reference/baselines.md")).unwrap();
-    let rows: Vec<Published> = text
+/// The 22 rows of the table of docs/upstream.md §baselines, read from the prose (its own
+/// record, not zoo.yaml).
+fn upstream_md_table() -> Vec<Measured> {
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/upstream.md");
+    let text = std::fs::read_to_string(doc).unwrap();
+    let start = text.find("### §baselines").unwrap();
+    let end = text[start + 1..]
+        .find("\n#")
+        .map_or(text.len(), |e| start + 1 + e);
+    let rows: Vec<Measured> = text[start..end]
         .lines()
         .filter(|l| l.starts_with("| ") && l.contains(".pth |"))
         .map(|l| {
             let cols: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
-            let first = |s: &str| s.split_whitespace().next().unwrap().to_string();
-            Published {
+            let first = |s: &str| s.split_whitespace().next().unwrap().replace(',', "");
+            Measured {
                 file: cols[0].to_string(),
-                bytes: cols[2].parse().unwrap(),
-                sha256: cols[3].to_string(),
-                zeros: first(cols[7]).parse().unwrap(),
-                sparsity: first(cols[8]).parse().unwrap(),
+                zeros: first(cols[4]).parse().unwrap(),
+                sparsity: first(cols[5]).parse().unwrap(),
             }
         })
         .collect();
     assert_eq!(rows.len(), 22);
     rows
+}
+
+/// The mirror's `SHA256SUMS`: file name → sha256.
+fn mirror_sums(mirror: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(mirror.join("SHA256SUMS"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (sha, file) = l.split_once("  ").unwrap();
+            (file.to_string(), sha.to_string())
+        })
+        .collect()
 }
 
 /// The zoo's baselines, in registry order.
@@ -56,15 +70,15 @@ fn baselines(zoo: &Zoo) -> Vec<&Model> {
 }
 
 #[test]
-fn the_22_files_fetch_verify_and_measure_as_baselines_md_says() {
-    require_mirror!();
-    let reference = require_reference!();
+fn the_22_files_fetch_verify_and_measure_as_upstream_md_says() {
+    let mirror = require_mirror!();
     let data = fetched(&["baselines"]);
     let zoo = Zoo::builtin();
-    let published = baselines_md(&reference);
+    let measured = upstream_md_table();
+    let sums = mirror_sums(&mirror);
     let models = baselines(&zoo);
     assert_eq!(models.len(), 22);
-    // Every hash, recomputed by `verify`, and each against baselines.md.
+    // Every hash, recomputed by `verify` and here, against the mirror's SHA256SUMS.
     let verified: Value = serde_json::from_str(&run_ok(reproduce(&data).args([
         "verify",
         "baselines",
@@ -74,22 +88,18 @@ fn the_22_files_fetch_verify_and_measure_as_baselines_md_says() {
     let verified = verified.as_array().unwrap();
     assert_eq!(verified.len(), 22);
     for m in &models {
-        let p = published
+        let (_, sha) = sums
             .iter()
-            .find(|p| p.file == m.artifact.file)
-            .unwrap_or_else(|| panic!("{} is not in baselines.md", m.artifact.file));
-        assert_eq!((m.artifact.bytes, &m.artifact.sha256), (p.bytes, &p.sha256));
+            .find(|(file, _)| *file == m.artifact.file)
+            .unwrap_or_else(|| panic!("{} is not in SHA256SUMS", m.artifact.file));
+        assert_eq!(&m.artifact.sha256, sha, "{}", m.name());
         let v = verified.iter().find(|v| v["name"] == m.name()).unwrap();
         assert_eq!(v["result"], "ok", "{}: {v}", m.name());
         let bytes = std::fs::read(m.artifact.path(&data)).unwrap();
-        assert_eq!(
-            bfpgm_core::hash::sha256_hex(&bytes),
-            p.sha256,
-            "{}",
-            m.name()
-        );
+        assert_eq!(bytes.len() as u64, m.artifact.bytes, "{}", m.name());
+        assert_eq!(bfpgm_core::hash::sha256_hex(&bytes), *sha, "{}", m.name());
     }
-    // The sparsities, measured by `tables`, to baselines.md's 4 decimals.
+    // The sparsities, measured by `tables`, to the table's 4 decimals.
     let doc: Value =
         serde_json::from_str(&run_ok(reproduce(&data).args(["tables", "--json"]))).unwrap();
     let rows: Vec<&Value> = doc["baselines"]
@@ -101,10 +111,10 @@ fn the_22_files_fetch_verify_and_measure_as_baselines_md_says() {
     assert_eq!(rows.len(), 22);
     for (row, m) in rows.iter().zip(&models) {
         assert_eq!(row["model"], m.name());
-        let p = published
+        let p = measured
             .iter()
             .find(|p| p.file == m.artifact.file)
-            .unwrap();
+            .unwrap_or_else(|| panic!("{} is not in the table", m.artifact.file));
         let sparsity = row["sparsity"].as_f64().unwrap();
         assert_eq!(
             format!("{sparsity:.4}"),
@@ -205,7 +215,7 @@ fn an_eresfd_baseline_loads_to_upstreams_non_strict_tensors() {
         assert_eq!(r["unequal"], serde_json::json!([]), "{name}");
         // 445 names: 421 of the backbone and 24 of the heads. PyTorch fills the 70 BatchNorm
         // counters among them itself, so upstream's `missing_keys` lists 375
-        // (`baselines.md`).
+        // (docs/upstream.md §baselines).
         let missing = r["missing"].as_array().unwrap();
         assert_eq!(missing.len(), 445, "{name}");
         let counters = missing

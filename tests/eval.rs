@@ -386,7 +386,7 @@ fn png_size(path: &Path) -> (u32, u32) {
 
 /// Models whose passes have large groups of exactly equal scores. This machine's convolution
 /// kernels differ from those of the machine that made the fixtures in the last bits
-/// (`reference-outputs.md` §7: AVX2 here, AVX-512 there), and libtorch's non-stable sort then
+/// (`docs/upstream.md` §tolerances: AVX2 here, AVX-512 there), and libtorch's non-stable sort then
 /// orders tied candidates differently, so NMS keeps another member of a tie group and each
 /// pass's 750-row cut keeps other low-scoring boxes, which box voting averages into higher
 /// clusters too. Measured on image 0_Parade_marchingband_1_20, 101 to 237 of the 750 rows of
@@ -403,7 +403,7 @@ const TIE_SENSITIVE_AP_TOL: f64 = 1e-4;
 /// Every zoo model over the 50 mini val images, through the binary: predictions compared with
 /// upstream's line by line, and the subset APs with `upstream-mini-ap.json` (within 1e-6, or
 /// [`TIE_SENSITIVE_AP_TOL`] where another CPU broke a tie). For
-/// the models without large tie groups `reference-outputs.md` §7 holds: every line scoring at
+/// the models without large tie groups `docs/upstream.md` §tolerances holds: every line scoring at
 /// least 0.2 is identical and in place; below that, rows only trade places among near-equal
 /// scores, or a pass's 750-row cut kept another of two near-equal candidates, which adds or
 /// removes a low-scoring cluster (the files whose counts differ).

@@ -31,8 +31,8 @@ for spec in sys.argv[3:]:
 json.dump(out, sys.stdout)
 "#;
 
-/// `make_image(320, 320)` of `reference-outputs.md` §2, read from its `.npy` file (`|u1`,
-/// `(320, 320, 3)`) and checked against the sha256 the document gives.
+/// `make_image(320, 320)` of `docs/upstream.md` §reference-outputs, read from its `.npy` file
+/// (`|u1`, `(320, 320, 3)`) and checked against the sha256 that section gives.
 fn reference_test_image(shared: &Path) -> RgbImage {
     let npy = Npy::read(&shared.join("reference/outputs/test_image_320x320.npy")).unwrap();
     assert_eq!(npy.shape, [320, 320, 3]);
@@ -77,7 +77,8 @@ fn rows(v: &Value) -> Vec<[f32; 5]> {
 /// Exchanges: large uniform areas give plateaus of near-equal scores (about 0.156 for
 /// EResFD-30), and which member of a plateau NMS keeps depends on the last bits of the scores.
 /// The mobile file's convolutions (BatchNorm folded, XNNPACK) round differently from libtorch's
-/// default ones, so there it may keep a neighbouring anchor instead (`reference-outputs.md` §7).
+/// default ones, so there it may keep a neighbouring anchor instead (`docs/upstream.md`
+/// §tolerances).
 fn assert_same_boxes(
     expected: &[[f32; 5]],
     got: &[[f32; 5]],

@@ -222,3 +222,187 @@ fn the_checker_sees_a_loop_and_a_layer_violation() {
     );
     assert_eq!(problems.len(), 3, "{problems:?}");
 }
+
+/// Notes of the team's shared reference folder, which is not part of this repository. A file
+/// of the repository may name one of them only as its own `docs/` note of the same name.
+const OUTSIDE_NOTES: &[&str] = &[
+    "baselines",
+    "bayesian-optimization",
+    "checkpoints",
+    "eresfd",
+    "extd",
+    "paper-results",
+    "pruning",
+    "reference-outputs",
+    "training",
+    "wider-eval",
+];
+
+/// What a reader of the project reads: code, tests, docs, scripts and the top-level files.
+const CITING: &[&str] = &[
+    "src",
+    "core",
+    "tests",
+    "docs",
+    "scripts",
+    "mobile",
+    ".ci",
+    "Pruned_Models/README.md",
+    "README.md",
+    "DEVELOPERS.md",
+    "zoo.yaml",
+    "reproduce",
+    "build.rs",
+];
+
+/// The section sign that starts a citation of a section, e.g. of `docs/upstream.md`.
+const SECTION: char = '\u{a7}';
+
+/// Every file under `path` (or `path` itself), for reading as text.
+fn files_under(path: &Path, out: &mut Vec<PathBuf>) {
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            files_under(&entry.unwrap().path(), out);
+        }
+    } else if path.is_file() {
+        out.push(path.to_path_buf());
+    }
+}
+
+/// The section names that headings of `docs/*.md` define (`## <section sign>name ...`).
+fn doc_sections(repo: &Path) -> BTreeSet<String> {
+    let mut docs = Vec::new();
+    files_under(&repo.join("docs"), &mut docs);
+    let mut sections = BTreeSet::new();
+    for doc in docs
+        .iter()
+        .filter(|d| d.extension().is_some_and(|e| e == "md"))
+    {
+        let text = std::fs::read_to_string(doc).unwrap();
+        for heading in text.lines().filter(|l| l.starts_with('#')) {
+            sections.extend(section_names(heading).into_iter().map(|(_, name)| name));
+        }
+    }
+    sections
+}
+
+/// The `(byte offset, name)` of every section citation in `text`: the section sign, then
+/// letters, digits, `-` and `.`, without a trailing `.` or `-` (the end of a sentence).
+fn section_names(text: &str) -> Vec<(usize, String)> {
+    text.match_indices(SECTION)
+        .map(|(i, s)| {
+            let name: String = text[i + s.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.')
+                .collect();
+            (i, name.trim_end_matches(['.', '-']).to_string())
+        })
+        .collect()
+}
+
+/// Citations a reader of the repository cannot follow: a shared note by name (other than the
+/// repository's own `docs/` note of that name), the shared folder's notes by path, and a
+/// section that no heading of `docs/` defines. The shared folder's data (`outputs/`) is test
+/// data, read through `BFPGM_REFERENCE`, and may be named.
+fn citation_problems(repo: &Path, roots: &[&str]) -> Vec<String> {
+    let sections = doc_sections(repo);
+    let shared_notes = ["shared", "reference", ""].join("/");
+    let mut files = Vec::new();
+    for root in roots {
+        files_under(&repo.join(root), &mut files);
+    }
+    let mut problems = Vec::new();
+    for file in &files {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue; // not text
+        };
+        let rel = file.strip_prefix(repo).unwrap().display();
+        let line = |at: usize| text[..at].matches('\n').count() + 1;
+        for name in OUTSIDE_NOTES {
+            let note = format!("{name}.md");
+            for (at, _) in text.match_indices(&note) {
+                let before = &text[..at];
+                if before
+                    .chars()
+                    .last()
+                    .is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '_')
+                {
+                    continue; // another file's name ends the same way
+                }
+                if before.ends_with("docs/") && repo.join("docs").join(&note).is_file() {
+                    continue;
+                }
+                problems.push(format!("{rel}:{}: cites {note}", line(at)));
+            }
+        }
+        for (at, _) in text.match_indices(&shared_notes) {
+            if !text[at + shared_notes.len()..].starts_with("outputs/") {
+                problems.push(format!("{rel}:{}: cites the shared notes folder", line(at)));
+            }
+        }
+        for (at, name) in section_names(&text) {
+            if !sections.contains(&name) {
+                problems.push(format!(
+                    "{rel}:{}: cites section {SECTION}{name}, which no heading of docs/ defines",
+                    line(at)
+                ));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_citation_is_of_a_document_in_the_repository() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let problems = citation_problems(repo, CITING);
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+#[test]
+fn the_citation_check_sees_notes_outside_the_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    std::fs::create_dir_all(repo.join("docs")).unwrap();
+    std::fs::create_dir_all(repo.join("src")).unwrap();
+    std::fs::write(repo.join("docs/pruning.md"), "# Pruning\n").unwrap();
+    std::fs::write(
+        repo.join("docs/upstream.md"),
+        format!("# Upstream\n\n## {SECTION}groups: the groups\n\nSee {SECTION}groups.\n"),
+    )
+    .unwrap();
+    let shared = ["..", "shared", "reference"].join("/");
+    // Built here, so that this file cites no note itself.
+    let note = |name: &str| format!("{name}.md");
+    let (pruning, eresfd, training) = (note("pruning"), note("eresfd"), note("training"));
+    let fine = format!(
+        "// docs/pruning.md and docs/upstream.md {SECTION}groups; data in {shared}/outputs/x.npy;\n\
+         // my-{pruning} is another file.\n"
+    );
+    let wrong = format!(
+        "// ({pruning} {SECTION}c)\n\
+         // {shared}/{eresfd}\n\
+         // docs/{training}, which the repository does not have\n\
+         // ({SECTION}4.6) and {SECTION}nowhere.\n"
+    );
+    std::fs::write(repo.join("src/fine.rs"), &fine).unwrap();
+    std::fs::write(repo.join("src/wrong.rs"), &wrong).unwrap();
+    std::fs::write(repo.join("README.md"), format!("{SECTION}a\n")).unwrap();
+    let problems = citation_problems(repo, &["src", "docs", "README.md"]);
+    let undefined =
+        |name: &str| format!("cites section {SECTION}{name}, which no heading of docs/ defines");
+    let mut want = vec![
+        format!("src/wrong.rs:1: cites {pruning}"),
+        format!("src/wrong.rs:1: {}", undefined("c")),
+        format!("src/wrong.rs:2: cites {eresfd}"),
+        "src/wrong.rs:2: cites the shared notes folder".to_string(),
+        format!("src/wrong.rs:3: cites {training}"),
+        format!("src/wrong.rs:4: {}", undefined("4.6")),
+        format!("src/wrong.rs:4: {}", undefined("nowhere")),
+        format!("README.md:1: {}", undefined("a")),
+    ];
+    want.sort();
+    let mut got = problems;
+    got.sort();
+    assert_eq!(got, want);
+}

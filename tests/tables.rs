@@ -1,13 +1,13 @@
 //! `reproduce tables` end to end on the nine real checkpoints: the measured sparsities, every
-//! conv's zero filters and every group's rate range, against `shared/reference/pruning.md` §f,
-//! `checkpoints.md` §3 and `paper-results.md` §4, §6.
+//! conv's zero filters and every group's rate range, against `docs/upstream.md` §zero-filters,
+//! §sparsity and §released-rates.
 
 use serde_json::Value;
 
 use crate::util::{fetched, reproduce, run_ok};
 
-/// Zoo names in table order, with the README sparsity column as pruning.md §d recomputes it
-/// (truncated to 2 decimals) and the exact zeros of paper-results.md §6.
+/// Zoo names in table order, with the README sparsity column as `calc_sparsity` recomputes it
+/// (truncated to 2 decimals) and the exact zeros (`docs/upstream.md` §sparsity).
 const MODELS: [(&str, &str, u64); 9] = [
     ("eresfd-original", "0.08", 80),
     ("eresfd-10", "10.24", 9_446),
@@ -20,7 +20,8 @@ const MODELS: [(&str, &str, u64); 9] = [
     ("extd-20", "20.30", 32_960),
 ];
 
-/// pruning.md §f: zero filters per set of EResFD convs, for the original and the 10..60 % models.
+/// Zero filters per set of EResFD convs, for the original and the 10..60 % models
+/// (`docs/upstream.md` §zero-filters).
 fn eresfd_zeros(set: &str) -> [usize; 7] {
     match set {
         "conv1+2" => [0, 0, 0, 1, 0, 0, 0],
@@ -35,7 +36,7 @@ fn eresfd_zeros(set: &str) -> [usize; 7] {
     }
 }
 
-/// The set of pruning.md §f an EResFD conv belongs to.
+/// The set of `docs/upstream.md` §zero-filters an EResFD conv belongs to.
 fn eresfd_set(path: &str) -> &'static str {
     let under = |p: &str| path.starts_with(&format!("{p}."));
     if under("base.conv1") || under("base.conv2") {
@@ -60,11 +61,11 @@ fn eresfd_set(path: &str) -> &'static str {
     } else if under("loc") || under("conf") {
         "heads"
     } else {
-        panic!("{path} is in no set of pruning.md §f")
+        panic!("{path} is in no set of docs/upstream.md §zero-filters")
     }
 }
 
-/// checkpoints.md §3.2: zero filters of EXTD-20's convs (the original has none).
+/// Zero filters of EXTD-20's convs, the original has none (`docs/upstream.md` §zero-filters).
 fn extd20_zeros(path: &str) -> usize {
     match path {
         "base.0.0" | "base.1.conv.0" | "base.1.conv.3" => 19,
@@ -76,7 +77,7 @@ fn extd20_zeros(path: &str) -> usize {
         "base.5.conv.6" => 13,
         p if p.starts_with("upfeat.") => 19,
         p if p.starts_with("loc.") || p.starts_with("conf.") => 0,
-        p => panic!("{p} is not an EXTD conv of checkpoints.md §3.2"),
+        p => panic!("{p} is not an EXTD conv of docs/upstream.md §zero-filters"),
     }
 }
 
@@ -142,7 +143,8 @@ fn tables_json_measures_the_nine_checkpoints() {
             "{name}"
         );
     }
-    // checkpoints.md §1: parameters and zero filters over all convs.
+    // Parameters and zero filters over all convs (docs/upstream.md §checkpoint-files,
+    // §zero-filters).
     let params: Vec<u64> = rows.iter().map(|r| r["params"].as_u64().unwrap()).collect();
     assert_eq!(
         params,
@@ -157,7 +159,7 @@ fn tables_json_measures_the_nine_checkpoints() {
         .collect();
     assert_eq!(zero_filters, [0, 86, 201, 267, 322, 435, 489, 0, 654]);
 
-    // Every conv's zero filters, as tabulated in pruning.md §f and checkpoints.md §3.
+    // Every conv's zero filters, as tabulated in docs/upstream.md §zero-filters.
     for (i, row) in rows[..7].iter().enumerate() {
         let convs = row["convs"].as_array().unwrap();
         assert_eq!(convs.len(), 87);
@@ -180,14 +182,14 @@ fn tables_json_measures_the_nine_checkpoints() {
 }
 
 #[test]
-fn group_rates_are_the_ones_pruning_md_derives_from_the_weights() {
+fn group_rates_are_the_ones_the_zero_filters_imply() {
     crate::require_mirror!();
     let doc = tables_json();
     let eresfd = doc["tables"][0]["rows"].as_array().unwrap();
     for (i, row) in eresfd.iter().enumerate() {
         let z = |set: &str| eresfd_zeros(set)[i];
-        // The checkpoint-consistent groups (pruning.md §a); itm.3 only bounds G5 from above, and
-        // its bound is never the tighter one.
+        // The checkpoint-consistent groups (docs/upstream.md §groups); itm.3 only bounds G5 from
+        // above, and its bound is never the tighter one.
         let expected = [
             range(&[(z("conv1+2"), 8)]),
             range(&[(z("conv3+4"), 16)]),
@@ -200,8 +202,8 @@ fn group_rates_are_the_ones_pruning_md_derives_from_the_weights() {
         let got: Vec<(f64, f64)> = cells.iter().map(|c| pct(&c["measured"]).unwrap()).collect();
         assert_eq!(got, expected, "{}", row["model"]);
     }
-    // pruning.md §f, the 10 % model: G1 < 12.5 %, G2 < 6.25 %, G3 < 6.25 %, G4 and G5 in
-    // [18.75, 25) %, G6 in [12.5, 25) %.
+    // docs/upstream.md §released-rates, the 10 % model: G1 < 12.5 %, G2 < 6.25 %, G3 < 6.25 %, G4
+    // and G5 in [18.75, 25) %, G6 in [12.5, 25) %.
     let ten: Vec<(f64, f64)> = eresfd[1]["groups"]
         .as_array()
         .unwrap()
@@ -221,7 +223,7 @@ fn group_rates_are_the_ones_pruning_md_derives_from_the_weights() {
     );
 
     // ⌊r · O⌋ of the README rates gives the weights' zeros everywhere except G1 and G3 of the
-    // 10 % model and G5 of the 50 % model, whose rate is at least 56.25 % (pruning.md §f).
+    // 10 % model and G5 of the 50 % model, whose rate is at least 56.25 % (§released-rates).
     let all_rows: Vec<&Value> = doc["tables"]
         .as_array()
         .unwrap()
@@ -260,7 +262,7 @@ fn group_rates_are_the_ones_pruning_md_derives_from_the_weights() {
         .collect();
     assert_eq!(predicted, [(8, 9); 8]);
 
-    // EXTD-20 (checkpoints.md §3.2): e.g. G3 needs ⌊r · 256⌋ = 82 and ⌊r · 64⌋ = 20.
+    // EXTD-20 (docs/upstream.md §released-rates): e.g. G3 needs ⌊r · 256⌋ = 82 and ⌊r · 64⌋ = 20.
     let extd: Vec<(f64, f64)> = doc["tables"][1]["rows"][1]["groups"]
         .as_array()
         .unwrap()
@@ -301,6 +303,16 @@ fn text_and_markdown_show_both_tables_with_notes_and_grouping() {
     assert!(first.contains("These README rates belong to an earlier 10 % run"));
     assert!(first.contains("base.m0.layer6.itm.3.conv.0 holds more zero filters"));
     assert!(first.contains("] Groups: checkpoint-consistent grouping"));
+    // Each note ends with where its fact comes from, in this repository's docs (which sections
+    // exist is `tests/layers.rs`' check).
+    for cited in [
+        "still at their initial value (docs/upstream.md §checkpoint-values)",
+        "kept the rate cells (docs/upstream.md §released-rates).",
+        "step accumulate (docs/upstream.md §sfp).",
+        "README rates follow (docs/upstream.md §groups)",
+    ] {
+        assert!(first.contains(cited), "{cited}");
+    }
     assert!(second.contains("] Groups: EXTD's only grouping"));
     let extd_deltas: Vec<&str> = second
         .lines()
@@ -366,8 +378,8 @@ fn the_upstream_code_grouping_fits_no_pruned_model() {
         doc["tables"][0]["groups"][0],
         serde_json::json!(["base.conv1", "base.conv2", "base.conv3"])
     );
-    // pruning.md §a: the committed grouping matches 0 of the 6 released models. In the 30 %
-    // model conv1 (1 zero of 8) and conv3 (0 of 16) share G1, so no single rate fits.
+    // docs/upstream.md §groups: the committed grouping matches 0 of the 6 released models. In the
+    // 30 % model conv1 (1 zero of 8) and conv3 (0 of 16) share G1, so no single rate fits.
     let rows = doc["tables"][0]["rows"].as_array().unwrap();
     for row in &rows[1..] {
         assert_eq!(row["marked"], true, "{}", row["model"]);

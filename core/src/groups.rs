@@ -2,13 +2,13 @@
 //!
 //! Upstream prunes a group by running one FPGM pruner per listed module path, which zeroes
 //! `⌊rate · filters⌋` filters of **every Conv2d strictly inside** that module
-//! (`shared/reference/pruning.md` §a). A group is therefore a list of module paths, and a conv
+//! (`docs/upstream.md` §groups). A group is therefore a list of module paths, and a conv
 //! belongs to a group when its module path starts with one of them followed by a dot.
 //!
 //! EResFD comes in two variants. The grouping written in upstream's `main_bayesian_prune.py` is
 //! not the one behind the released checkpoints and README rates: the zero-filter counts of the six
 //! pruned checkpoints show `conv1+conv2`, `conv3+conv4`, `layer1+layer2` and `layer3..5` moving
-//! together, and only that partition reproduces the README rates (pruning.md §a, §f). The
+//! together, and only that partition reproduces the README rates (§groups, §released-rates). The
 //! checkpoint-consistent grouping is the default; the committed one stays available to reproduce
 //! the code as written. EXTD's code and checkpoint agree.
 //!
@@ -108,7 +108,7 @@ pub fn group_of(arch: Arch, grouping: Grouping, module_path: &str) -> Option<usi
 }
 
 /// Filters a rate zeroes in a conv with `filters` output channels: `int(rate · filters)`, the
-/// float64 product truncated, as NNI's `sparsity_per_layer` does (pruning.md §b step 4).
+/// float64 product truncated, as NNI's `sparsity_per_layer` does (§fpgm, step 4).
 pub fn filters_to_prune(rate: f64, filters: usize) -> usize {
     (rate * filters as f64) as usize
 }
@@ -156,7 +156,7 @@ mod tests {
 
     #[test]
     fn rounding_truncates_the_float64_product() {
-        // The examples of pruning.md §b.
+        // The examples of docs/upstream.md §fpgm.
         assert_eq!(filters_to_prune(0.079, 16), 1);
         assert_eq!(filters_to_prune(0.172, 8), 1);
         assert_eq!(filters_to_prune(0.561, 16), 8);

@@ -1,7 +1,7 @@
 //! What a model's weights say about its pruning: zero filters per conv, the group rates they
 //! imply, and upstream's `calc_sparsity`.
 //!
-//! Pruning leaves no record but the zeros (`shared/reference/pruning.md` §b, §f): NNI's FPGM
+//! Pruning leaves no record but the zeros (`docs/upstream.md` §fpgm, §zero-filters): NNI's FPGM
 //! pruner zeroes `⌊r · O⌋` whole output filters of every conv of a group and then forgets its
 //! mask. Reading a checkpoint backwards therefore gives, per conv with `O` filters of which `z`
 //! are all zero, the rates `r ∈ [z/O, (z+1)/O)` that would zero exactly that many ([`RateRange`]),
@@ -11,8 +11,8 @@
 //!
 //! One conv is allowed more zeros than its group's rate gives: EResFD's FPN `itm.3` receives an
 //! identically-zero input (the fusion weight `w1[:, 4]` is negative, hence zero after the ReLU),
-//! so its filters get no gradient, and zeros from every SFP prune accumulate (pruning.md §c).
-//! Its count only bounds the rate from above ([`ConvZeros::dead_input`]).
+//! so its filters get no gradient, and zeros from every SFP prune accumulate (`docs/upstream.md`
+//! §sfp). Its count only bounds the rate from above ([`ConvZeros::dead_input`]).
 //!
 //! [`calc_sparsity`] is upstream's README "Sparsity" and the BO's sparsity constraint: exact zeros
 //! over all parameters (buffers excluded, aliased tensors once), in percent. The pruning pipeline
@@ -28,7 +28,8 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 /// Convs whose input is identically zero in the released weights, so SFP's zeros pile up in them
-/// beyond the group's rate (pruning.md §c: EResFD's FPN `itm.3`, fed by the dead fusion column).
+/// beyond the group's rate (`docs/upstream.md` §sfp: EResFD's FPN `itm.3`, fed by the dead fusion
+/// column).
 const DEAD_INPUT_CONVS: &[(Arch, &str)] = &[(Arch::Eresfd, "base.m0.layer6.itm.3.conv.0")];
 
 /// Exact zeros over all parameters: upstream's `calc_sparsity` before it divides.
@@ -164,7 +165,7 @@ pub struct ConvZeros {
     /// The layer group (0-based) that prunes it, `None` for convs no group reaches (EResFD heads).
     pub group: Option<usize>,
     /// Whether the conv's input is identically zero in the released weights, so it may carry
-    /// more zeros than its group's rate gives (pruning.md §c).
+    /// more zeros than its group's rate gives (`docs/upstream.md` §sfp).
     pub dead_input: bool,
 }
 
@@ -293,7 +294,7 @@ impl Measurement {
     }
 
     /// Dead-input convs holding more zeros than the rest of their group implies, as
-    /// `(conv, zeros the group's rate gives)`: the accumulation pruning.md §c explains.
+    /// `(conv, zeros the group's rate gives)`: the accumulation `docs/upstream.md` §sfp explains.
     pub fn extra_zeros(&self) -> Vec<(&ConvZeros, usize)> {
         self.convs
             .iter()
@@ -396,9 +397,9 @@ mod tests {
     }
 
     #[test]
-    fn the_ten_percent_model_gives_the_ranges_of_pruning_md() {
-        // pruning.md §f: G1 < 12.5 %, G2 < 6.25 %, G3 < 6.25 %, G4 and G5 in [18.75, 25) %,
-        // G6 in [12.5, 25) %; FPN itm.3 has 5 zero filters where the rate gives 3.
+    fn the_ten_percent_model_gives_the_documented_ranges() {
+        // docs/upstream.md §released-rates: G1 < 12.5 %, G2 < 6.25 %, G3 < 6.25 %, G4 and G5 in
+        // [18.75, 25) %, G6 in [12.5, 25) %; FPN itm.3 has 5 zero filters where the rate gives 3.
         let Some(path) = mirror_file("EREsFD-10-pruned.pth") else {
             return;
         };

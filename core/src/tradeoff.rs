@@ -3,7 +3,7 @@
 //!
 //! Each pruning method is a line of (sparsity, AP) points: its models plus the unpruned starting
 //! point of the same paper, sorted by sparsity. A uniform model's sparsity is well below its
-//! target (25.4 % for "30 %", `baselines.md`), so models are compared at the sparsity their
+//! target (25.4 % for "30 %", docs/upstream.md §baselines), so models are compared at the sparsity their
 //! weights measure, never at their target: for every model on B-FPGM's line, [`interpolate`]
 //! reads each baseline line at that sparsity, linearly between its two neighbouring models, and
 //! marks a value read outside the line's range (extrapolated from its nearest segment). The

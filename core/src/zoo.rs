@@ -4,9 +4,9 @@
 //! source paper, upstream file, pinned URL, size, sha256, the README's group rates and sparsity,
 //! and the values measured on the released weights) and of the WIDER FACE archives and
 //! ground-truth files. Besides B-FPGM's own models it holds the uniform FPGM and L1 baselines the
-//! paper compares against (`shared/reference/baselines.md`), so the paper's claim can be measured. Everything else asks
-//! this module by name: `fetch/` for what to download, `report/` for the published numbers,
-//! `check` for the expectations. Parsing validates every field and names the entry, its line
+//! paper compares against (docs/upstream.md §baselines), so the paper's claim can be measured.
+//! Everything else asks this module by name: `fetch/` for what to download, `report/` for the
+//! published numbers, `check` for the expectations. Parsing validates every field and names the entry, its line
 //! and the field when something is wrong, so a bad edit fails before any download starts.
 
 use std::collections::BTreeSet;

@@ -1,6 +1,7 @@
 //! `reproduce detect --model NAME|PATH IMAGE...`: one zoo model on photos, at their original
-//! size, as upstream's `detect_face(net, img, shrink=1)` does (`wider-eval.md` §A.3): detections
-//! above 0.05, boxes in pixels. Writes JSON and the WIDER text format, and can draw the boxes.
+//! size, as upstream's `detect_face(net, img, shrink=1)` does (`docs/upstream.md`
+//! §test-protocol): detections above 0.05, boxes in pixels. Writes JSON and the WIDER text format,
+//! and can draw the boxes.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -57,7 +58,7 @@ fn to_pixels(dets: &[Detection], width: usize, height: usize) -> Vec<PixelBox> {
         .collect()
 }
 
-/// The WIDER prediction format (`wider-eval.md` §A.5): the image name, the count, then
+/// The WIDER prediction format (`docs/upstream.md` §pred-files): the image name, the count, then
 /// `x y w h score` with the +1 width/height convention, formatted from float64.
 fn wider_text(name: &str, boxes: &[PixelBox]) -> String {
     let mut s = format!("{name}\n{}\n", boxes.len());

@@ -2,12 +2,13 @@
 //! behind "same output as upstream" in `reproduce bench infer` and the GPU check script.
 //!
 //! Bit-identical files need the same convolution kernels as the machine that made the reference
-//! (`reference-outputs.md` §7: AVX-512 there, other ISAs, thread counts or CUDA change the logits
-//! in the last bits). What stays stable is what that section prescribes: the header, and every
-//! row scoring at least [`STABLE_SCORE`] at its place. Below that, boxes with near-equal scores
-//! may trade places, and a pass's 750-detection cut may keep a different one of two near-equal
-//! candidates, which adds or removes a low-scoring cluster. Rows are therefore also matched as
-//! multisets within the written precision (0.1 px, 0.001), and what is left unmatched is counted.
+//! (`docs/upstream.md` §tolerances: AVX-512 there, other ISAs, thread counts or CUDA change the
+//! logits in the last bits). What stays stable is what that section prescribes: the header, and
+//! every row scoring at least [`STABLE_SCORE`] at its place. Below that, boxes with near-equal
+//! scores may trade places, and a pass's 750-detection cut may keep a different one of two
+//! near-equal candidates, which adds or removes a low-scoring cluster. Rows are therefore also
+//! matched as multisets within the written precision (0.1 px, 0.001), and what is left unmatched is
+//! counted.
 
 use std::path::Path;
 
@@ -17,7 +18,7 @@ use serde::Serialize;
 use super::infer::ImageJob;
 use bfpgm_core::wider::preds::{parse_pred_file, pred_path};
 
-/// Rows scoring at least this must be identical and in place (`reference-outputs.md` §7).
+/// Rows scoring at least this must be identical and in place (`docs/upstream.md` §tolerances).
 pub const STABLE_SCORE: f64 = 0.2;
 /// Matching tolerance for boxes: one unit of the written `{:.1f}`.
 pub const BOX_TOL: f64 = 0.1 + 1e-9;

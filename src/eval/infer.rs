@@ -1,5 +1,5 @@
 //! Running a detector over WIDER FACE images with upstream's protocol (`wider_test.py::eval_wider`,
-//! `wider-eval.md` §A), one prediction file per image, resumable.
+//! `docs/upstream.md` §test-protocol), one prediction file per image, resumable.
 //!
 //! * [`image_jobs`] lists the images to run: the ground truth's events in `.mat` order and their
 //!   images in `file_list` order, found as `<images>/<event>/<name>.jpg`; with `subset`, only the

@@ -1,6 +1,7 @@
 # EResFD for the mobile export: TorchScript source, compiled by libtorch (`export/shim.cpp`), never
-# run by Python. Written for this project from `shared/reference/eresfd.md`; it is the same
-# network, op for op, as `src/model/eresfd.rs` plus the detection step of `src/model/detect.rs`.
+# run by Python. Written for this project from `docs/upstream.md` (§eresfd to §detect); it is the
+# same network, op for op, as `src/model/eresfd.rs` plus the detection step of
+# `src/model/detect.rs`.
 #
 # `self.w` is a `Dict[str, Tensor]` holding the checkpoint under upstream's canonical state-dict
 # keys, so every layer below is named as in the `.pth` file. Freezing turns each lookup with a
@@ -42,7 +43,7 @@ def conv_bn(self, x: Tensor, conv: str, bn: str, stride: int, relu: bool) -> Ten
 
 
 def conv_block(self, x: Tensor, key: str, stride: int) -> Tensor:
-    # `ConvBlock` (§4.2): two 3x3 layers plus a shortcut (1x1 conv + BN when strided), summed
+    # `ConvBlock` (§eresfd): two 3x3 layers plus a shortcut (1x1 conv + BN when strided), summed
     # with no activation after the sum.
     a = self.conv_bn(x, key + ".res_layer.0", key + ".res_layer.1", stride, True)
     r = self.conv_bn(a, key + ".res_layer.3", key + ".res_layer.4", 1, False)
@@ -75,9 +76,10 @@ def top_down(self, wn: Tensor, lateral: Tensor, target: Tensor, c: int) -> Tenso
 
 
 def fpn(self, s: List[Tensor]) -> List[Tensor]:
-    # `FullySepFPN` as upstream's released weights were trained with it (§4.4): five laterals;
-    # the sixth output is the level-4 lateral again. `w1[:, 4]` is negative in every released
-    # checkpoint, so the first top-down value is all zeros; it is computed, not special-cased.
+    # `FullySepFPN` as upstream's released weights were trained with it (§eresfd-fpn): five
+    # laterals; the sixth output is the level-4 lateral again. `w1[:, 4]` is negative in every
+    # released checkpoint, so the first top-down value is all zeros; it is computed, not
+    # special-cased.
     key = "base.m0.layer6"
     w = torch.relu(self.w[key + ".w1"])
     wn = w / (torch.sum(w, [0]) + self.fusion_eps())
@@ -99,7 +101,7 @@ def fpn(self, s: List[Tensor]) -> List[Tensor]:
 
 
 def fem(self, x: Tensor, key: str) -> Tensor:
-    # `CPM3_BN` (§4.5): three chained conv-BN-ReLU branches, concatenated.
+    # `CPM3_BN` (§eresfd): three chained conv-BN-ReLU branches, concatenated.
     r1 = self.conv_bn(x, key + ".res_branch1.0", key + ".res_branch1.1", 1, True)
     r2 = self.conv_bn(r1, key + ".res_branch2.0", key + ".res_branch2.1", 1, True)
     r2 = self.conv_bn(r2, key + ".res_branch2.3", key + ".res_branch2.4", 1, True)
@@ -121,7 +123,7 @@ def features(self, x: Tensor) -> List[Tensor]:
 
 
 def heads(self, f: List[Tensor]) -> Tuple[Tensor, Tensor, List[List[int]]]:
-    # loc [P, 4] offsets and conf [P, 2] logits, anchors in order level, row, column (§4.6), and
+    # loc [P, 4] offsets and conf [P, 2] logits, anchors in order level, row, column (§head), and
     # each level's grid; level 0 max-pools its background logits into one.
     locs: List[Tensor] = []
     confs: List[Tensor] = []
@@ -140,7 +142,7 @@ def heads(self, f: List[Tensor]) -> Tuple[Tensor, Tensor, List[List[int]]]:
 
 
 def priors(self, height: int, width: int, grids: List[List[int]]) -> Tensor:
-    # [P, 4] (cx, cy, w, h) normalised (§5): upstream's float64 expressions, rounded once to
+    # [P, 4] (cx, cy, w, h) normalised (§priors): upstream's float64 expressions, rounded once to
     # float32. The grids are the heads' own, so the sixth level sits on the fifth's grid.
     steps = self.anchor_steps()
     sizes = self.anchor_sizes()
@@ -159,7 +161,7 @@ def priors(self, height: int, width: int, grids: List[List[int]]) -> Tensor:
 
 
 def decode(self, loc: Tensor, priors: Tensor) -> Tensor:
-    # Offsets + priors -> (x1, y1, x2, y2) normalised, no clamping (§6).
+    # Offsets + priors -> (x1, y1, x2, y2) normalised, no clamping (§decode).
     v = self.variance()
     p_xy = priors.narrow(1, 0, 2)
     p_wh = priors.narrow(1, 2, 2)
@@ -171,7 +173,7 @@ def decode(self, loc: Tensor, priors: Tensor) -> Tensor:
 
 
 def nms(self, boxes: Tensor, scores: Tensor) -> List[int]:
-    # Upstream's greedy NMS (§7): the top scores by the non-stable ascending sort, visited from
+    # Upstream's greedy NMS (§detect): the top scores by the non-stable ascending sort, visited from
     # the highest; IoU without +1; at most top_k kept.
     x1 = boxes.select(1, 0)
     y1 = boxes.select(1, 1)

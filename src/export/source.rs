@@ -49,9 +49,9 @@ pub fn eresfd() -> String {
 mod tests {
     use super::*;
 
-    /// The settings as TorchScript literals, with the values of `eresfd.md` §2 (mean), §5
-    /// (anchors), §6 (variances), §7 (detection) and §4.6 (max-out): floats must keep their
-    /// decimal point, or TorchScript would type them as ints.
+    /// The settings as TorchScript literals, with the values of `docs/upstream.md` §input (mean),
+    /// §priors (anchors), §decode (variances), §detect (detection) and §head (max-out): floats must
+    /// keep their decimal point, or TorchScript would type them as ints.
     #[test]
     fn the_prelude_renders_the_rust_settings() {
         let src = eresfd();

@@ -1,5 +1,5 @@
 //! From network outputs to detections: box encoding and decoding, softmax, the confidence
-//! threshold, NMS and the caps (`eresfd.md` §6–7, `extd.md` §5–6; upstream
+//! threshold, NMS and the caps (`docs/upstream.md` §decode, §detect; upstream
 //! `layers/bbox_utils.py` and `layers/functions/detection.py`). Both detectors share it.
 //!
 //! Box formats, stated on every function:

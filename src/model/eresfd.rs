@@ -4,12 +4,13 @@
 //! Lightweight Face Detection" (WACV 2024), as pruned by B-FPGM (Kaparinos & Mezaris, WACVW 2025).
 //! Upstream: `IDT-ITI/B-FPGM` @ `4c62d4e`, `EResFD-main/models/eresfd.py`, `eresfd_16.py` and
 //! `sepfpn.py`, built by `build_model('test', 2, width_mult=0.0625)`. Specification:
-//! `shared/reference/eresfd.md` §3 (layers), §4 (forward pass) and §8 (state dict).
+//! `docs/upstream.md` §eresfd (layers), §eresfd-fpn, §head (forward pass) and §state-dict.
 //!
 //! Variables are named by upstream's canonical state-dict keys (`base.conv1.0.weight`,
 //! `base.m0.layer6.w1`, `loc.0.bias`, ...); the alias keys are handled by `checkpoint::aliases`.
-//! Two upstream quirks the released weights depend on are reproduced (§4.4): the FPN builds only
-//! five laterals, so its sixth output is the level-4 lateral again, and `layer5` feeds nothing.
+//! The two upstream quirks of §eresfd-fpn, which the released weights depend on, are reproduced:
+//! the FPN builds only five laterals, so its sixth output is the level-4 lateral again, and
+//! `layer5` feeds nothing.
 
 use tch::Tensor;
 
@@ -33,8 +34,8 @@ pub const CONFIG: EResFDConfig = EResFDConfig {
     features: 16,
 };
 
-/// Training initialisation (`training.md` §6): every conv `N(0, 0.01)` with zero bias, BN γ = 0.5,
-/// β = 0, FPN fusion weights 0.5.
+/// Training initialisation (`docs/upstream.md` §pretrain): every conv `N(0, 0.01)` with zero bias,
+/// BN γ = 0.5, β = 0, FPN fusion weights 0.5.
 const CONV_INIT: ConvInit = ConvInit::Normal(0.01);
 const BN_GAMMA: f64 = 0.5;
 const FUSION_INIT: f64 = 0.5;
@@ -66,7 +67,7 @@ impl ConvBn {
 }
 
 /// Upstream `ConvBlock`: two 3×3 CBR/CB layers plus a shortcut (1×1 conv + BN when the block
-/// strides), added with no activation after the sum (§4.2).
+/// strides), added with no activation after the sum (§eresfd).
 #[derive(Debug)]
 struct ConvBlock {
     shortcut: Option<ConvBn>,
@@ -133,7 +134,7 @@ impl Stage {
 }
 
 /// Upstream `FullySepFPN` with `sep_idx = 4`, as the "for torch.script" rewrite computes it:
-/// five laterals, top-down fusion with learned weights, `itm` convs on levels 1–4 (§4.4).
+/// five laterals, top-down fusion with learned weights, `itm` convs on levels 1–4 (§eresfd-fpn).
 #[derive(Debug)]
 struct FullySepFpn {
     /// `[2, 9]` fusion weights (`[2K, 9]`: one pair of rows per fused trial).
@@ -210,7 +211,8 @@ impl FullySepFpn {
     }
 }
 
-/// Upstream `CPM3_BN` (the FEM of `layer7..12`): three chained CBR branches, concatenated (§4.5).
+/// Upstream `CPM3_BN` (the FEM of `layer7..12`): three chained CBR branches, concatenated
+/// (§eresfd).
 #[derive(Debug)]
 struct Cpm3Bn {
     branch1: ConvBn,
@@ -352,9 +354,9 @@ impl EResFD {
 
     /// Raw head outputs for `x` `[B, 3, H, W]`: loc `[K·B, P, 4]` and conf logits `[K·B, P, 2]`
     /// of the `K` fused trials after the level-0 background max-out, anchors in order level,
-    /// row, column (§4.6).
+    /// row, column (§head).
     pub fn forward_t(&self, x: &Tensor, train: bool) -> HeadOutput {
-        // The ReLU is a no-op on the non-negative FEM output, kept for op parity (§4.6).
+        // The ReLU is a no-op on the non-negative FEM output, kept for op parity (§head).
         run_heads(
             &self.features_t(x, train),
             &self.loc,
@@ -374,7 +376,7 @@ mod tests {
     use bfpgm_core::testutil::mirror_file;
     use bfpgm_core::zoo::Arch;
 
-    /// Upstream bug (`eresfd.md` §4.4, §9.1–2): the FPN's sixth output is the level-4 lateral
+    /// Upstream bug (`docs/upstream.md` §eresfd-fpn): the FPN's sixth output is the level-4 lateral
     /// again, on the level-4 grid, and `w1[:, 4]` (a negative subnormal) zeroes the high-level
     /// top-down path. The released weights were trained with both, so both are reproduced.
     #[test]

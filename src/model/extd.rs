@@ -5,8 +5,8 @@
 //! Reuse" (2019), as pruned by B-FPGM (Kaparinos & Mezaris, WACVW 2025). B-FPGM's
 //! `EXTD_Pytorch-master/` lacks the model files, so the definition follows
 //! `clovaai/EXTD_Pytorch` @ `e99af10`, `EXTD_64.py` and `mobileFacenet_64_PReLU.py`, built by
-//! `build_extd('test', 2)`. Specification: `shared/reference/extd.md` §3 (layers), §4 (forward
-//! pass) and §8 (state dict). Variables are named by the state-dict keys (`base.2.conv.3.bias`,
+//! `build_extd('test', 2)`. Specification: `docs/upstream.md` §extd (layers and forward pass),
+//! §head and §state-dict. Variables are named by the state-dict keys (`base.2.conv.3.bias`,
 //! `upfeat.0.1.weight`, `loc.5.weight`, ...); EXTD has no alias keys.
 
 use tch::Tensor;
@@ -19,7 +19,7 @@ use super::{HeadOutput, MAXOUT_BG, run_heads};
 pub const CHANNELS: i64 = 64;
 /// `(expansion t, stride)` of `base.1` .. `base.5`.
 const BLOCKS: [(i64, i64); 5] = [(1, 1), (2, 1), (2, 1), (4, 1), (4, 2)];
-/// Times `base.2..base.5` run after the first pass: five more scales (`extd.md` §4).
+/// Times `base.2..base.5` run after the first pass: five more scales (§extd).
 const REPEATS: usize = 5;
 
 /// Upstream `conv_bn` as `base.0` ("CBP"): 3×3 stride-2 conv, BatchNorm, PReLU.

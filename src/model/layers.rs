@@ -4,9 +4,9 @@
 //! in which variables are created. That order is upstream's `state_dict()` order (module
 //! registration order), which a `VarStore` (a hash map) forgets; checkpoints we write keep it.
 //!
-//! The forward passes call exactly the ATen ops of `eresfd.md` §10 (`conv2d`, `batch_norm` with
-//! eps 1e-5 and momentum 0.1, `prelu`), so with the same libtorch the results are bit-identical
-//! to upstream's. BatchNorm is never folded into the convolution.
+//! The forward passes call exactly the ATen ops of `docs/upstream.md` §op-parity (`conv2d`,
+//! `batch_norm` with eps 1e-5 and momentum 0.1, `prelu`), so with the same libtorch the results are
+//! bit-identical to upstream's. BatchNorm is never folded into the convolution.
 //!
 //! **Fused trials.** A scope can stack `trials` independent copies of a network into one wider
 //! network (horizontal fusion, as HFTA does): every variable's leading dimension is multiplied by

@@ -46,7 +46,7 @@ pub use detect::Detection;
 pub(crate) const MAXOUT_BG: i64 = 3;
 
 /// Per-channel means subtracted from R, G, B (`cfg.img_mean` `[104, 117, 123]`, labelled BGR and
-/// applied to the BGR array, then reversed back to RGB order; `eresfd.md` §2).
+/// applied to the BGR array, then reversed back to RGB order; `docs/upstream.md` §input).
 pub const RGB_MEAN: [f32; 3] = [123.0, 117.0, 104.0];
 
 /// The network input for an image: `[1, 3, H, W]` float32 on the CPU, channels R, G, B, each
@@ -88,7 +88,7 @@ pub struct RawOutput {
 }
 
 /// Applies the loc and conf heads to each level and flattens them upstream's way: NHWC, levels
-/// concatenated, anchor `offset_k + i·w_k + j` (`eresfd.md` §4.6). `relu_first` is EResFD's
+/// concatenated, anchor `offset_k + i·w_k + j` (`docs/upstream.md` §head). `relu_first` is EResFD's
 /// `F.relu` before the heads; level 0's conf has `MAXOUT_BG` background channels max-pooled.
 /// The `trials` fused trials' channels are separated here into trial-major rows.
 pub(crate) fn run_heads(
@@ -356,7 +356,8 @@ mod tests {
 
     #[test]
     fn the_input_tensor_is_the_reference_one() {
-        // reference-outputs.md §2: the network input of make_image(320, 320), CHW float32 bytes.
+        // The network input of make_image(320, 320) as CHW float32 bytes, by its hash
+        // (docs/upstream.md §reference-outputs, §input).
         let x = input_tensor(&parity::make_image(320, 320));
         assert_eq!(x.size(), [1, 3, 320, 320]);
         let v = Vec::<f32>::try_from(&x.view(-1)).unwrap();
@@ -441,13 +442,13 @@ mod tests {
             assert!(!after.equal(&before), "{arch}: running mean not updated");
             match arch {
                 // layer5 runs in training (its statistics move) but feeds nothing, so it gets no
-                // gradient (training.md §6).
+                // gradient (docs/upstream.md §pretrain).
                 Arch::Eresfd => {
                     assert_eq!(counter(&d, &format!("{other_bn}.num_batches_tracked")), 1);
                     assert!(!vars["base.m0.layer5.0.res_layer.0.weight"].grad().defined());
                 }
                 // base.2..5 run at six scales, so their BatchNorms count six batches
-                // (checkpoints.md §4.5).
+                // (docs/upstream.md §checkpoint-values).
                 Arch::Extd => {
                     assert_eq!(counter(&d, &format!("{other_bn}.num_batches_tracked")), 6)
                 }

@@ -1,6 +1,7 @@
-//! Parity with upstream: the reference tensors of `shared/reference/outputs/` (made by running
-//! upstream's Python on the CPU with one thread, `reference-outputs.md`) against our detectors on
-//! the same synthetic image, with the tolerances of `reference-outputs.md` §7 and the task.
+//! Parity with upstream: the reference tensors in `$BFPGM_REFERENCE/reference/outputs/` (made by
+//! running upstream's Python on the CPU with one thread, `docs/upstream.md` §reference-outputs)
+//! against our detectors on the same synthetic image, with the tolerances of §tolerances and the
+//! task.
 
 use std::path::PathBuf;
 
@@ -14,7 +15,8 @@ use bfpgm_core::testutil::npy::Npy;
 use bfpgm_core::testutil::{mirror_file, reference_file};
 use bfpgm_core::zoo::Arch;
 
-/// `make_image(H, W)` of `reference-outputs.md` §2: a deterministic RGB image with four faces.
+/// `make_image(H, W)` of `docs/upstream.md` §reference-outputs: a deterministic RGB image with four
+/// faces.
 pub(crate) fn make_image(height: usize, width: usize) -> RgbImage {
     let mut data = vec![0u8; height * width * 3];
     for h in 0..height {
@@ -66,7 +68,7 @@ pub(crate) fn make_image(height: usize, width: usize) -> RgbImage {
     RgbImage::new(width, height, data).expect("size matches")
 }
 
-/// A reference tensor of `shared/reference/outputs/`.
+/// A reference tensor of `$BFPGM_REFERENCE/reference/outputs/`.
 pub(crate) fn reference(name: &str) -> Option<Tensor> {
     reference_file(&format!("reference/outputs/{name}"))
         .map(|p| crate::tensors::npy_tensor(&Npy::read(&p).unwrap()))
@@ -80,7 +82,7 @@ fn the_synthetic_image_is_the_reference_one() {
     let image = make_image(320, 320);
     let got = Tensor::from_slice(&image.data).view([320, 320, 3]);
     assert!(got.equal(&expected));
-    // reference-outputs.md §2 gives the 250×333 image (not stored) by its hash.
+    // The 250×333 image is not stored; §reference-outputs gives it by its hash.
     let digest = bfpgm_core::hash::sha256_hex(&make_image(250, 333).data);
     assert_eq!(
         digest,
@@ -116,7 +118,7 @@ fn rows(t: &Tensor) -> Vec<[f32; 5]> {
 ///
 /// Scores tie often (up to 15 anchors share a value in EResFD-30), and this machine's kernels
 /// differ from the reference machine's in the last bits of the logits (AVX2 here, AVX-512
-/// there; `reference-outputs.md` §7). The non-stable sort may then order tied candidates
+/// there; `docs/upstream.md` §tolerances). The non-stable sort may then order tied candidates
 /// differently, so NMS keeps another member of a group of overlapping boxes with the same score
 /// (which can shift what the next few NMS steps keep nearby), or the 750 cap cuts another member
 /// of the last tie group. The detection step itself is exact up to the last bit of the decoded
@@ -281,7 +283,7 @@ fn softmax_and_decoding_match_upstream() {
         };
         // From upstream's own inputs these steps are exact on the reference machine's kernels;
         // another CPU's vectorised `exp` may differ in the last bit (1.2e-7 on an AVX-512 Xeon),
-        // so the bound is reference-outputs.md §7's.
+        // so the bound is that of docs/upstream.md §tolerances.
         let p = priors.size()[0];
         let ours = super::detect::decode(&loc.view([p, 4]), &priors);
         let d = max_abs_diff(&ours, &decoded);
@@ -299,8 +301,9 @@ fn every_zoo_checkpoint_loads_with_its_parameter_count() {
         };
         let d = Detector::load(m.arch, &path, Device::Cpu).unwrap();
         assert_eq!(d.parameter_count(), m.expected.params, "{}", m.name());
-        // Every weight arrives bit for bit, subnormals included (checkpoints.md §4.8), from the
-        // name the file holds it under (the baselines name some tensors by their alias only).
+        // Every weight arrives bit for bit, subnormals included (docs/upstream.md
+        // §checkpoint-values), from the name the file holds it under (the baselines name some
+        // tensors by their alias only, docs/upstream.md §baselines).
         let sd = StateDict::read(&path).unwrap();
         let vars = d.var_store().variables();
         for key in d.keys() {

@@ -1,10 +1,11 @@
 //! Prior (anchor) boxes: one per feature-map cell, rebuilt from the input size
-//! (`eresfd.md` §5, `extd.md` §5; upstream `layers/functions/prior_box.py`).
+//! (`docs/upstream.md` §priors; upstream `layers/functions/prior_box.py`).
 //!
 //! [`AnchorConfig`] is the single home of the anchor steps and sizes: the detectors read the
 //! number of head levels from it, and [`priors`] turns `(H, W)` into boxes. Both detectors use
 //! the same steps and sizes; they differ in the grid of the sixth level, which EResFD takes from
-//! level 4 (its FPN repeats that level, `eresfd.md` §4.4) while EXTD has a true stride-128 grid.
+//! level 4 (its FPN repeats that level, `docs/upstream.md` §eresfd-fpn) while EXTD has a true
+//! stride-128 grid.
 
 use tch::Tensor;
 
@@ -49,7 +50,7 @@ impl AnchorConfig {
     }
 
     /// `(h_k, w_k)` of every head level for an `H × W` input: each stride-2 stage maps `n` to
-    /// `⌈n/2⌉`, so level `k` has `⌈H / step_k⌉` rows (`eresfd.md` §4.7, `extd.md` §4).
+    /// `⌈n/2⌉`, so level `k` has `⌈H / step_k⌉` rows (`docs/upstream.md` §level-sizes).
     pub fn level_sizes(&self, height: i64, width: i64) -> Vec<(i64, i64)> {
         let mut sizes: Vec<(i64, i64)> = self
             .steps
@@ -129,7 +130,7 @@ mod tests {
 
     #[test]
     fn level_sizes_follow_the_spec_tables() {
-        // eresfd.md §4.7 and extd.md §4.
+        // docs/upstream.md §level-sizes.
         assert_eq!(
             ERESFD.level_sizes(250, 333),
             [(63, 84), (32, 42), (16, 21), (8, 11), (4, 6), (4, 6)]

@@ -1,5 +1,5 @@
-//! Upstream's inference protocol for one WIDER image (`wider_test.py`, `wider-eval.md` §A.3):
-//! single scale, flip, multi-scale, then box voting.
+//! Upstream's inference protocol for one WIDER image (`wider_test.py`, `docs/upstream.md`
+//! §test-protocol): single scale, flip, multi-scale, then box voting.
 //!
 //! The detector is a closure, so this module knows nothing about networks: it receives an
 //! [`RgbImage`] (the resized or flipped pass input) and returns the detector's rows

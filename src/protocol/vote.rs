@@ -1,5 +1,5 @@
 //! Box voting: how upstream merges the detections of all passes of one image
-//! (`wider_test.py::bbox_vote`, `wider-eval.md` §A.3).
+//! (`wider_test.py::bbox_vote`, `docs/upstream.md` §bbox-vote).
 //!
 //! Rows `[x1, y1, x2, y2, score]` (pixels of the original image, float64) are sorted by score,
 //! highest first, with numpy's unstable sort. Then, repeatedly, the first remaining row takes

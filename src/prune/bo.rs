@@ -1,5 +1,5 @@
 //! B-FPGM's Bayesian optimisation of the six group rates, as upstream's `BayesianPruner` runs it
-//! (`shared/reference/bayesian-optimization.md` §1–§5), on top of the generic search loop
+//! (`docs/upstream.md` §bo-space to §bo-result), on top of the generic search loop
 //! ([`bayes::search_loop`](super::bayes::search_loop)).
 //!
 //! One trial (one call of upstream's `obj_fn`) is:
@@ -75,7 +75,7 @@ pub struct InnerTraining {
 }
 
 impl InnerTraining {
-    /// Upstream's inner training for `arch` (`bayesian-optimization.md` §3).
+    /// Upstream's inner training for `arch` (`docs/upstream.md` §bo-objective).
     pub fn upstream(arch: Arch) -> InnerTraining {
         let anchors = match arch {
             Arch::Eresfd => &priors::ERESFD,
@@ -675,7 +675,7 @@ mod tests {
 
     #[test]
     fn the_penalty_decides_which_trials_train() {
-        // pruning.md §d / bayesian-optimization.md §3 at T = 0.3: the probe's 0.297 trains and
+        // docs/upstream.md §sparsity and §bo-objective at T = 0.3: the probe's 0.297 trains and
         // costs 5 · 0.003; 0.35 and 0.25 are out of band (−500, not trained); 0.31 is free.
         let c = BoConfig::upstream(Arch::Eresfd, "p.pth".into(), "WIDER".into());
         let p = &c.penalty;

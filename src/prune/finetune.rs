@@ -1,4 +1,4 @@
-//! Fine-tuning after SFP, with upstream's semantics (`shared/reference/pruning.md` §e), and the
+//! Fine-tuning after SFP, with upstream's semantics (`docs/upstream.md` §finetune), and the
 //! record written beside the final checkpoint.
 //!
 //! Upstream prunes once before the first epoch and then trains for 10 epochs (EResFD: Adam lr
@@ -269,7 +269,11 @@ mod tests {
         }
         let after = snapshot(&trainer);
         let convs = grouped_convs(trainer.detector(), Grouping::Checkpoint);
-        assert_eq!(convs.len(), 75, "pruning.md §a: 75 prunable convs in base");
+        assert_eq!(
+            convs.len(),
+            75,
+            "75 prunable convs in base (docs/upstream.md §groups)"
+        );
         let mut moved = BTreeSet::new();
         for (key, t) in after.iter() {
             let old = before.get(key).unwrap();

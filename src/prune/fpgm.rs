@@ -1,5 +1,5 @@
 //! Which filters of one convolution a pruning rate removes: FPGM, and L1-norm as the baseline,
-//! exactly as NNI 3.0rc1's `FPGMPruner` / `L1NormPruner` choose them (`pruning.md` §b).
+//! exactly as NNI 3.0rc1's `FPGMPruner` / `L1NormPruner` choose them (`docs/upstream.md` §fpgm).
 //!
 //! Each output filter of a `[O, I, kh, kw]` weight is one row of `I·kh·kw` values. FPGM scores a
 //! row by the sum of its Euclidean distances to every row (itself included, at distance 0) and

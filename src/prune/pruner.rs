@@ -1,5 +1,5 @@
 //! Upstream's `MultiLayerPruner`: one pruning rate per layer group, applied to every convolution
-//! inside the group's modules (`pruning.md` §a, §b).
+//! inside the group's modules (`docs/upstream.md` §groups, §fpgm).
 //!
 //! For each conv the filters chosen by [`fpgm::select`](super::fpgm::select) are set to zero in
 //! the weight, and in the bias where the conv has one (NNI derives the bias mask from the weight
@@ -89,10 +89,26 @@ mod tests {
         };
         let fixture: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
-        assert_eq!(
-            fixture["grouping"],
-            "checkpoint-consistent grouping of pruning.md"
-        );
+        // The fixture was made with the checkpoint-consistent groups (upstream's names, so the
+        // FPN is `base.m0.fpn`).
+        let fixture_groups: Vec<Vec<String>> =
+            serde_json::from_value(fixture["group_paths"].clone()).unwrap();
+        let canonical_groups: Vec<Vec<String>> = fixture_groups
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .map(|p| {
+                        aliases::canonical(Arch::Eresfd, &format!("{p}."))
+                            .map_or(p.clone(), |c| c.trim_end_matches('.').to_string())
+                    })
+                    .collect()
+            })
+            .collect();
+        let ours: Vec<Vec<String>> = bfpgm_core::groups::groups(Arch::Eresfd, Grouping::Checkpoint)
+            .iter()
+            .map(|g| g.iter().map(|p| p.to_string()).collect())
+            .collect();
+        assert_eq!(canonical_groups, ours);
         let rates: Vec<f64> = serde_json::from_value(fixture["rates"].clone()).unwrap();
         for (criterion, field) in [(Criterion::Fpgm, "fpgm"), (Criterion::L1, "l1")] {
             let mut det = Detector::load(Arch::Eresfd, &ckpt, tch::Device::Cpu).unwrap();

@@ -1,4 +1,4 @@
-//! Soft filter pruning as upstream schedules it (`shared/reference/pruning.md` §c): train, prune
+//! Soft filter pruning as upstream schedules it (`docs/upstream.md` §sfp): train, prune
 //! with the BO's group rates every few epochs, and let the zeroed filters regrow in between,
 //! because no mask is kept.
 //!
@@ -253,7 +253,7 @@ mod tests {
     fn eresfd_prunes_after_every_fifth_epoch_and_the_last() {
         let s = SfpSchedule::upstream(Arch::Eresfd);
         let after: Vec<u32> = (0..200).filter(|&e| s.prunes_after(e, 200)).collect();
-        assert_eq!(after.len(), 41, "pruning.md §c: 41 events");
+        assert_eq!(after.len(), 41, "41 prunes (docs/upstream.md §sfp)");
         assert_eq!(&after[..3], [0, 5, 10]);
         assert_eq!(&after[38..], [190, 195, 199]);
         assert!((0..200).all(|e| !s.prunes_before(e) && !s.new_optimizer_before(e)));
@@ -271,7 +271,7 @@ mod tests {
         assert_eq!(&before[..3], [0, 5, 10]);
         let after: Vec<u32> = (0..250).filter(|&e| s.prunes_after(e, 250)).collect();
         assert_eq!(after, [249]);
-        assert_eq!(s.prune_count(250), 51, "pruning.md §c: 51 prune events");
+        assert_eq!(s.prune_count(250), 51, "51 prunes (docs/upstream.md §sfp)");
         assert!(!s.new_optimizer_before(0) && s.new_optimizer_before(5));
         assert!(!s.new_optimizer_before(6));
         assert_eq!(s.bn_train(5), Some(true));

@@ -61,11 +61,12 @@ pub struct TrainConfig {
     pub augment: AugmentConfig,
     /// BatchNorm trains only in the first epoch of the run: upstream EXTD's `val()` leaves the
     /// network in eval mode and `train()` never switches it back, which the released
-    /// EXTD-original shows (`num_batches_tracked` = 3,219, one epoch, `checkpoints.md` §4.5).
+    /// EXTD-original shows (`num_batches_tracked` = 3,219, one epoch, `docs/upstream.md`
+    /// §pretrain).
     pub bn_train_first_epoch_only: bool,
     /// A new optimiser at the start of every epoch after the first, at the base learning rate
     /// (upstream SFP rebuilds model and optimiser each epoch, so moments reset and the schedule
-    /// is discarded, `pruning.md` §c).
+    /// is discarded, `docs/upstream.md` §sfp).
     pub fresh_optimizer_each_epoch: bool,
     /// Mixed precision on CUDA.
     pub amp: bool,
@@ -80,7 +81,7 @@ fn shuffle_default() -> bool {
 }
 
 impl TrainConfig {
-    /// Upstream's pre-training of `arch` (`training.md` §6, §7) on the given data.
+    /// Upstream's pre-training of `arch` (`docs/upstream.md` §pretrain) on the given data.
     pub fn upstream(arch: Arch, data: DataConfig) -> TrainConfig {
         let anchors = match arch {
             Arch::Eresfd => &priors::ERESFD,

@@ -5,9 +5,9 @@
 //!   `WIDER_{train,val}/images/<event>/<name>.jpg` and
 //!   `wider_face_split/wider_face_{train,val}_bbx_gt.txt`, as `zoo.yaml` extracts them.
 //! * [`Dataset`] reads the official text file through [`GroundTruth::parse_txt`] (errors name
-//!   the file and line) and applies upstream's loader filter (`training.md` §1.3): boxes with
-//!   `w ≤ 0` or `h ≤ 0` go, then images left without boxes. Boxes become `[x, y, x + w, y + h]`
-//!   pixels (no `−1`). Tiny faces stay; the crops remove them.
+//!   the file and line) and applies upstream's loader filter (`docs/upstream.md` §train-data):
+//!   boxes with `w ≤ 0` or `h ≤ 0` go, then images left without boxes. Boxes become
+//!   `[x, y, x + w, y + h]` pixels (no `−1`). Tiny faces stay; the crops remove them.
 //! * [`Loader`] yields the batches of one epoch, in order. Worker threads build whole batches
 //!   (decode, augment, pack into one `[B, S, S, 3]` uint8 tensor, pinned for a fast host→device
 //!   copy when training on CUDA); at most `prefetch` batches exist at a time, so memory stays
@@ -183,7 +183,7 @@ impl Dataset {
     }
 
     /// A random split into `int(fraction · len)` images and the rest, as the Bayesian
-    /// optimisation splits the training set 80/20 (`bayesian-optimization.md` §3; upstream's
+    /// optimisation splits the training set 80/20 (`docs/upstream.md` §bo-objective; upstream's
     /// permutation comes from an unseeded CUDA generator, so any fixed random split will do).
     pub fn random_split(&self, fraction: f64, seed: u64) -> (Dataset, Dataset) {
         let order = Rng::derive(seed, Stream::Split, 0, 0).permutation(self.len());

@@ -1,4 +1,4 @@
-//! The MultiBox loss (`layers/modules/multibox_loss.py`, `training.md` §5), batched on the
+//! The MultiBox loss (`layers/modules/multibox_loss.py`, `docs/upstream.md` §loss), batched on the
 //! device: smooth-L1 regression on positive priors, cross-entropy on positives and the hardest
 //! negatives (3 per positive, per image; an image without positives gets none), both summed and
 //! divided by the batch's positive count (the batch size when there is none). Upstream returns

@@ -1,5 +1,5 @@
-//! S3FD-style anchor matching (`layers/bbox_utils.py::match`, `training.md` §4), for a whole
-//! batch at once on the device.
+//! S3FD-style anchor matching (`layers/bbox_utils.py::match`, `docs/upstream.md` §matching), for a
+//! whole batch at once on the device.
 //!
 //! Upstream loops over the images of a batch in Python; here all ground-truth boxes of a batch
 //! are one `[T, 4]` tensor with the image each belongs to, their IoU with the priors is one

@@ -1,5 +1,5 @@
-//! Training on WIDER FACE as upstream trains (`shared/reference/training.md`): the data
-//! pipeline, anchor matching, the MultiBox loss, the optimisers and the epoch loop that
+//! Training on WIDER FACE as upstream trains (`docs/upstream.md`, §train-data to §pretrain): the
+//! data pipeline, anchor matching, the MultiBox loss, the optimisers and the epoch loop that
 //! pre-training, SFP, fine-tuning and the Bayesian optimisation all share.
 //!
 //! * [`data`]: the WIDER split lists with upstream's filtering, and the [`data::Loader`] that

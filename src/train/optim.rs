@@ -16,8 +16,8 @@
 //! * [`Optimizer`] is `torch.optim.Adam` (coupled L2 weight decay, bias correction, `lerp` for
 //!   the first moment) or `torch.optim.SGD` (momentum with the first-step copy, dampening,
 //!   Nesterov), with an optional mask of parameters that must not change (fine-tuning freezes
-//!   the pruned convolutions, `pruning.md` §e) and an optional on-device "skip this step" flag
-//!   for mixed precision.
+//!   the pruned convolutions, `docs/upstream.md` §finetune) and an optional on-device "skip this
+//!   step" flag for mixed precision.
 //! * [`GradScaler`] is `torch.cuda.amp.GradScaler`'s dynamic loss scale, on the device.
 //! * [`LrSchedule`] holds the two step schedules upstream uses, as pure functions.
 
@@ -111,7 +111,7 @@ pub enum LrSchedule {
 
 impl LrSchedule {
     /// EResFD pre-training: ×0.1 at iterations 250 k, 300 k, 320 k. A full run is about
-    /// 805 × 300 = 241.5 k iterations, so the rate never decays (`training.md` §6).
+    /// 805 × 300 = 241.5 k iterations, so the rate never decays (`docs/upstream.md` §pretrain).
     pub fn eresfd_pretrain() -> LrSchedule {
         LrSchedule::Iterations {
             milestones: vec![250_000, 300_000, 320_000],
@@ -119,7 +119,7 @@ impl LrSchedule {
         }
     }
 
-    /// EXTD pre-training: ×0.1 at iterations 240 k and 360 k (`training.md` §7).
+    /// EXTD pre-training: ×0.1 at iterations 240 k and 360 k (`docs/upstream.md` §pretrain).
     pub fn extd_pretrain() -> LrSchedule {
         LrSchedule::Iterations {
             milestones: vec![240_000, 360_000],
@@ -306,7 +306,7 @@ impl Optimizer {
     }
 
     /// Freezes the parameters whose keys `frozen` accepts: they keep their values and moments,
-    /// as parameters the optimiser does not hold (`pruning.md` §e).
+    /// as parameters the optimiser does not hold (`docs/upstream.md` §finetune).
     pub fn set_frozen(&mut self, params: &FlatParams, frozen: &dyn Fn(&str) -> bool) {
         let mask = params.update_mask(frozen);
         let all = mask.all().int64_value(&[]) != 0;
@@ -325,7 +325,7 @@ impl Optimizer {
     }
 
     /// Forgets the moments and the step count: a new optimiser over the same parameters (SFP
-    /// creates one every epoch, `pruning.md` §c).
+    /// creates one every epoch, `docs/upstream.md` §sfp).
     pub fn reset(&mut self) {
         self.step = 0;
         match &mut self.moments {

@@ -4,8 +4,8 @@
 //! depends on everything drawn before it. Here every sample gets its own generator, derived from
 //! the run's seed, the stream (training augmentation, validation, shuffling), the epoch and the
 //! sample's position, so a batch is the same whichever worker thread builds it and whenever, and
-//! a resumed run draws exactly what the uninterrupted run drew. `training.md` §2 allows this:
-//! the exact upstream streams are not needed, only the distributions.
+//! a resumed run draws exactly what the uninterrupted run drew. `docs/upstream.md` §augmentation
+//! allows this: the exact upstream streams are not needed, only the distributions.
 //!
 //! The generator is `rand_xoshiro`'s xoshiro256++ (Blackman & Vigna), seeded by its
 //! `seed_from_u64`, which fills the state with four SplitMix64 outputs; the tuple is folded into

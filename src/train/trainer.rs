@@ -209,7 +209,7 @@ impl Trainer {
     }
 
     /// Parameters whose keys `frozen` accepts are no longer updated (fine-tuning keeps pruned
-    /// convolutions as they are, `pruning.md` §e).
+    /// convolutions as they are, `docs/upstream.md` §finetune).
     pub fn set_frozen(&mut self, frozen: &dyn Fn(&str) -> bool) {
         self.optimizer.set_frozen(&self.params, frozen);
     }
@@ -220,7 +220,7 @@ impl Trainer {
         self.optimizer.set_frozen_elements(&self.params, frozen);
     }
 
-    /// A fresh optimiser state, as SFP's per-epoch rebuild gives (`pruning.md` §c).
+    /// A fresh optimiser state, as SFP's per-epoch rebuild gives (`docs/upstream.md` §sfp).
     pub fn reset_optimizer(&mut self) {
         self.optimizer.reset();
     }

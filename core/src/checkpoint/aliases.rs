@@ -1,4 +1,4 @@
-//! The one home of EResFD's alias keys (`eresfd.md` §8.1).
+//! The one home of EResFD's alias keys (`docs/upstream.md` §state-dict).
 //!
 //! Upstream registers several EResFD modules twice — `DetEncoder` adds its stages to `_modules`
 //! again under `b2_k`, `fpn` and `FEM_k`, and `EResFD` keeps both the `loc`/`conf` ModuleLists
@@ -61,8 +61,8 @@ pub fn alias(arch: Arch, key: &str) -> Option<String> {
 }
 
 /// Where upstream's `state_dict()` lists a key: aliases come after all canonical keys of the same
-/// module list (`eresfd.md` §8.1), so sorting canonical-order keys by this rank (stable) gives
-/// the file order.
+/// module list (`docs/upstream.md` §state-dict), so sorting canonical-order keys by this rank
+/// (stable) gives the file order.
 pub fn file_rank(arch: Arch, key: &str) -> u8 {
     let is_alias = canonical(arch, key).is_some();
     let is_head = key.starts_with("loc") || key.starts_with("conf");

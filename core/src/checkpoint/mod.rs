@@ -9,9 +9,9 @@
 //! `load_state_dict` accept (STORED entries aligned to 64 bytes, protocol-2 pickle, `version`).
 //!
 //! Values are kept bit for bit: storages are decoded with `from_le_bytes`, so the thousands of
-//! subnormal weights in the released files survive (`checkpoints.md` §4.8). Storage locations
-//! (`cuda:0` in every released file) are ignored. Tensors are plain [`Array`]s, so reading
-//! weights needs no libtorch.
+//! subnormal weights in the released files survive (`docs/upstream.md` §checkpoint-values). Storage
+//! locations (`cuda:0` in every released file) are ignored. Tensors are plain [`Array`]s, so
+//! reading weights needs no libtorch.
 
 pub mod aliases;
 mod array;
@@ -391,7 +391,7 @@ fn refuse_other_formats(bytes: &[u8]) -> Result<()> {
 }
 
 /// The `(key, tensor)` items of a bare state dict or of the `{'epoch', 'weight'}` wrapper that
-/// EXTD-original uses (`checkpoints.md` §4.2).
+/// EXTD-original uses (`docs/upstream.md` §checkpoint-files).
 fn state_dict_items(root: Value) -> Result<Vec<(String, TensorRef)>> {
     let Value::Dict { items, .. } = root else {
         bail!("the pickle holds a {root}, not a state dict");

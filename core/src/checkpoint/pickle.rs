@@ -1,13 +1,14 @@
 //! The pickle subset of `torch.save` state dicts: a strict reader that executes nothing, and a
 //! writer for the same subset.
 //!
-//! The reader knows exactly the opcodes listed in `checkpoints.md` §2 plus `BININT` (the 4-byte
-//! integer Python's pickler uses from 65,536 up, which a state dict of another shape could need),
-//! and exactly four globals: `collections.OrderedDict`, `torch._utils._rebuild_tensor_v2`,
-//! `torch.FloatStorage` and `torch.LongStorage`. A "call" (`REDUCE`) is only ever one of two things
-//! it can do itself: make an empty `OrderedDict`, or describe a tensor view of a storage. Anything
-//! else — another opcode, another global, a call with the wrong arguments — is an error naming
-//! the byte position and what was found, so a checkpoint can never make us run code.
+//! The reader knows exactly the opcodes listed in `docs/upstream.md` §checkpoint-format plus
+//! `BININT` (the 4-byte integer Python's pickler uses from 65,536 up, which a state dict of another
+//! shape could need), and exactly four globals: `collections.OrderedDict`,
+//! `torch._utils._rebuild_tensor_v2`, `torch.FloatStorage` and `torch.LongStorage`. A "call"
+//! (`REDUCE`) is only ever one of two things it can do itself: make an empty `OrderedDict`, or
+//! describe a tensor view of a storage. Anything else — another opcode, another global, a call with
+//! the wrong arguments — is an error naming the byte position and what was found, so a checkpoint
+//! can never make us run code.
 //!
 //! Objects live in an arena and the stack and memo hold indices, so a dictionary reached through
 //! the memo is the same object that later `SETITEMS` fill, as in Python.

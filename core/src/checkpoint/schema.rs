@@ -123,12 +123,12 @@ impl Schema {
     /// twin must hold the same values. Two layouts of EResFD's alias pairs are accepted
     /// (`checkpoint::aliases`): upstream's, where every tensor appears under both names and every
     /// name must be present (what upstream's strict `load_state_dict` wants, B-FPGM's files), and
-    /// one name per tensor, either one (the uniform-pruning baselines' files, `baselines.md`:
-    /// their backbone stages carry the alias names and their heads the canonical ones; upstream
-    /// loads them with `strict=False`, the missing name sharing its twin's tensor). A file that
-    /// doubles any tensor is held to the first layout. The error lists every missing (a pair whose
-    /// tensor has neither name is named by both), unexpected, mis-shaped or conflicting key (the
-    /// first few of each).
+    /// one name per tensor, either one (the uniform-pruning baselines' files, docs/upstream.md
+    /// §baselines: their backbone stages carry the alias names and their heads the canonical
+    /// ones; upstream loads them with `strict=False`, the missing name sharing its twin's
+    /// tensor). A file that doubles any tensor is held to the first layout. The error lists every
+    /// missing (a pair whose tensor has neither name is named by both), unexpected, mis-shaped or
+    /// conflicting key (the first few of each).
     pub fn check_structure(&self, sd: &StateDict) -> Result<()> {
         let arch = self.arch;
         let mut unexpected = Vec::new();

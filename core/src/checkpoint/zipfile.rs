@@ -1,10 +1,10 @@
 //! The zip container of PyTorch checkpoints, on the `zip` crate: a strict reader and a writer, for
 //! STORED entries only.
 //!
-//! `torch.save` writes an uncompressed zip (`checkpoints.md` §2): every entry is STORED, the local
-//! headers carry a data descriptor (flag bit 3) with zero sizes, each entry's data is padded to a
-//! 64-byte boundary with an `FB` extra field, and the archive ends with a zip64 end record and
-//! locator followed by the classic end-of-central-directory record.
+//! `torch.save` writes an uncompressed zip (`docs/upstream.md` §checkpoint-format): every entry is
+//! STORED, the local headers carry a data descriptor (flag bit 3) with zero sizes, each entry's
+//! data is padded to a 64-byte boundary with an `FB` extra field, and the archive ends with a zip64
+//! end record and locator followed by the classic end-of-central-directory record.
 //!
 //! The reader lets `zip` find the central directory and check every local header against it (same
 //! name and sizes, no two entries of one name, none overlapping, none missing from the directory),

@@ -1,6 +1,7 @@
 //! `reproduce detect --model NAME|PATH IMAGE...`: one zoo model on photos, at their original
-//! size, as upstream's `detect_face(net, img, shrink=1)` does (`wider-eval.md` §A.3): detections
-//! above 0.05, boxes in pixels. Writes JSON and the WIDER text format, and can draw the boxes.
+//! size, as upstream's `detect_face(net, img, shrink=1)` does (`docs/upstream.md`
+//! §test-protocol): detections above 0.05, boxes in pixels. Writes JSON and the WIDER text format,
+//! and can draw the boxes.
 
 use super::max_pixels::MaxPixelsArg;
 use super::model_arg;

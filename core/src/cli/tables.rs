@@ -46,7 +46,7 @@ pub struct TablesArgs {
 /// `--grouping`, mirrored from [`Grouping`] so the library stays free of clap.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GroupingArg {
-    /// The grouping behind the released checkpoints and README rates (pruning.md §a).
+    /// The grouping behind the released checkpoints and README rates (docs/upstream.md §groups).
     Checkpoint,
     /// The grouping in upstream's committed code.
     UpstreamCode,

@@ -4,10 +4,10 @@
 //! OpenCV-compatible resize, the flip, the network input) works on that layout, so it is the one
 //! image type of this crate.
 //!
-//! Decoding matches upstream's Pillow 9.4 pixel for pixel (`wider-eval.md` §A.2): JPEG through
-//! the same libjpeg-turbo (the `turbojpeg` crate, bundled; ISLOW IDCT and fancy upsampling, its
-//! defaults and Pillow's), grayscale replicated into R, G and B as `convert('RGB')` does. PNG goes
-//! through the `png` crate (palette and 16-bit expanded or stripped to 8-bit RGB, alpha
+//! Decoding matches upstream's Pillow 9.4 pixel for pixel (`docs/upstream.md` §image-decode): JPEG
+//! through the same libjpeg-turbo (the `turbojpeg` crate, bundled; ISLOW IDCT and fancy upsampling,
+//! its defaults and Pillow's), grayscale replicated into R, G and B as `convert('RGB')` does. PNG
+//! goes through the `png` crate (palette and 16-bit expanded or stripped to 8-bit RGB, alpha
 //! dropped). Before either decoder runs, the size the file declares is checked against a limit
 //! ([`header`]), so a forged header cannot make the decoder allocate gigabytes. Other formats,
 //! and files the decoders report problems with (a truncated file, for one), are errors that name

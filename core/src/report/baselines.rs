@@ -1,7 +1,7 @@
 //! The uniform-pruning baselines in `reproduce tables`: what their weights measure beside the one
 //! number their paper publishes, the target rate.
 //!
-//! A uniform model prunes every conv but the heads at its target rate (`baselines.md`), so each
+//! A uniform model prunes every conv but the heads at its target rate (docs/upstream.md §baselines), so each
 //! group's measured rates ([`Measurement::group_range`]) should hold the target, and the group
 //! cells say where they do not: a conv whose zeros the target's `⌊rate · filters⌋` does not give
 //! is named in a note under the table. The sparsity is measured, never published: it is the

@@ -86,17 +86,18 @@ const KNOWN_CAUSES: &[(&str, Cell, &str)] = &[
         "eresfd-original",
         Cell::Sparsity,
         "These zeros are the β of the five BatchNorms of base.m0.layer5, a stage the forward \
-         pass never uses, still at their initial value (checkpoints.md §4.6); the README's 0 \
-         stands for \"not pruned\".",
+         pass never uses, still at their initial value (docs/upstream.md §checkpoint-values); the \
+         README's 0 stands for \"not pruned\".",
     ),
     ("eresfd-10", Cell::Group(0), EARLIER_TEN_PERCENT_RUN),
     ("eresfd-10", Cell::Group(2), EARLIER_TEN_PERCENT_RUN),
 ];
 
 const EARLIER_TEN_PERCENT_RUN: &str = "These README rates belong to an earlier 10 % run: with \
-    this grouping they give a sparsity of 11.94 %, the value the README showed until 2025-02-13, \
-    when the sparsity cell was changed to the released checkpoint's 10.24 % and the rate cells \
-    were not (paper-results.md §4, pruning.md §f).";
+    this grouping they give a sparsity of 11.94 %, the value the README showed until upstream \
+    commit e686770 (2024-11-27), which replaced every sparsity cell with what the released \
+    checkpoints measure (10.24 % here) and kept the rate cells (docs/upstream.md \
+    §released-rates).";
 
 /// A cell of a row, for [`KNOWN_CAUSES`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -420,8 +421,8 @@ fn extra_zeros_note(models: &[&(&Model, &Measurement)]) -> Option<String> {
         "G{}: {path} holds more zero filters than its group's rate gives ({}). Its input is \
          identically zero (the FPN fusion weight w1[:, 4] is negative, so 0 after the ReLU): \
          its filters get no gradient and the zeros of every soft-pruning step accumulate \
-         (pruning.md §c). This is documented, not a disagreement: its count only bounds the \
-         group's rate from above.",
+         (docs/upstream.md §sfp). This is documented, not a disagreement: its count only bounds \
+         the group's rate from above.",
         group.map_or(0, |g| g + 1),
         seen.join(", ")
     ))
@@ -440,12 +441,13 @@ fn grouping_note(arch: Arch, grouping: Option<Grouping>) -> String {
             "EXTD's only grouping (upstream's code and the released checkpoint agree)".to_string()
         }
         Some(Grouping::Checkpoint) => "checkpoint-consistent grouping, the one the released \
-            checkpoints and README rates follow (pruning.md §a); `--grouping upstream-code` \
-            uses the grouping written in upstream's main_bayesian_prune.py instead"
+            checkpoints and README rates follow (docs/upstream.md §groups); `--grouping \
+            upstream-code` uses the grouping written in upstream's main_bayesian_prune.py instead"
             .to_string(),
         Some(Grouping::UpstreamCode) => "upstream-code grouping, as written in upstream's \
-            main_bayesian_prune.py, which the released checkpoints do not follow (pruning.md \
-            §a); the default `--grouping checkpoint` uses the grouping they do follow"
+            main_bayesian_prune.py, which the released checkpoints do not follow \
+            (docs/upstream.md §groups); the default `--grouping checkpoint` uses the grouping \
+            they do follow"
             .to_string(),
     };
     format!("Groups: {which}: {}.", listed.join("; "))

@@ -1,5 +1,6 @@
-//! NumPy `.npy` files, the format of the upstream reference tensors in `shared/reference/outputs/`
-//! that parity tests compare against, read with the `npyz` crate.
+//! NumPy `.npy` files, the format of the upstream reference tensors in
+//! `$BFPGM_REFERENCE/reference/outputs/` that parity tests compare against, read with the `npyz`
+//! crate.
 //!
 //! Only what those files use is accepted: `float32`, `float64`, `int32`, `int64` or `uint8` data
 //! (either byte order) whose length matches the shape, in C order or in Fortran order (the stored

@@ -1,19 +1,19 @@
 //! The official WIDER FACE AP protocol, exactly as upstream's `eval_tools/evaluation.py`
-//! computes it (`wider-eval.md` §B; IoU 0.5, 1000 thresholds), quirks included.
+//! computes it (`docs/upstream.md` §ap; IoU 0.5, 1000 thresholds), quirks included.
 //!
 //! Per setting (easy, medium, hard), over the events and images in ground-truth order:
 //!
 //! 1. Scores are min-max normalised over **all** prediction files read, with the range widened
-//!    to include 0 and 1 (`norm_score`, §B.2).
+//!    to include 0 and 1 (`norm_score`).
 //! 2. Each prediction, in file order, is matched to the face it overlaps most (first maximum,
-//!    IoU with the +1 pixel convention on corners computed without it, §B.5). A match of at least
-//!    0.5 to a face outside the setting's keep list removes the prediction; a first match to a
-//!    kept face recalls it; a second match to a recalled face stays a false positive.
+//!    IoU with the +1 pixel convention on corners computed without it, `image_eval`). A match of at
+//!    least 0.5 to a face outside the setting's keep list removes the prediction; a first match to
+//!    a kept face recalls it; a second match to a recalled face stays a false positive.
 //! 3. For each threshold `1 − (t+1)/1000`, the image contributes the proposals and recalled
-//!    faces up to the **last** prediction in file order whose score passes it (§B.6), so an
-//!    unsorted file is scored as upstream scores it.
+//!    faces up to the **last** prediction in file order whose score passes it (`img_pr_info`), so
+//!    an unsorted file is scored as upstream scores it.
 //! 4. `voc_ap` integrates the NaN-propagating precision envelope and sums with numpy's pairwise
-//!    summation (§B.7).
+//!    summation (§numpy-sum).
 //!
 //! The per-image work is shared between the settings, since only the keep lists differ, and the
 //! threshold sweep is a difference array over the 1000 thresholds instead of upstream's
@@ -23,11 +23,12 @@
 //! What happens to images without a prediction file is a [`MissingPolicy`]. Upstream wraps each
 //! event in a bare `except`, so a missing event silently drops its faces and a missing image
 //! silently ends its event; [`MissingPolicy::Upstream`] reproduces that (it is how the reference
-//! APs of `shared/reference/outputs/eval_*` were made). The `except` would also catch a division
-//! by zero in the Cython overlap kernel, but that cannot happen: an overlap is only computed when
-//! `iw > 0` and `ih > 0`, which forces both boxes to have a positive extent of at least `iw` and
-//! `ih`, so the union is at least the larger box area (or +inf for absurd predictions, giving
-//! overlap 0). With integer ground truth and finite predictions no overlap is NaN either.
+//! APs of `$BFPGM_REFERENCE/reference/outputs/eval_*` were made). The `except` would also catch a
+//! division by zero in the Cython overlap kernel, but that cannot happen: an overlap is only
+//! computed when `iw > 0` and `ih > 0`, which forces both boxes to have a positive extent of at
+//! least `iw` and `ih`, so the union is at least the larger box area (or +inf for absurd
+//! predictions, giving overlap 0). With integer ground truth and finite predictions no overlap is
+//! NaN either.
 
 use std::fmt;
 
@@ -94,7 +95,7 @@ pub struct Evaluation {
     pub images_counted: usize,
     /// Prediction files read, including any for images outside the ground truth.
     pub prediction_files: usize,
-    /// The normalisation range `[min, max]` of the scores (§B.2).
+    /// The normalisation range `[min, max]` of the scores (`norm_score`).
     pub score_range: [f64; 2],
     /// Easy, medium, hard.
     pub settings: Vec<SettingResult>,
@@ -341,7 +342,7 @@ impl Scratch {
     fn match_image(&mut self, p: &ImagePreds, gt: &[[i32; 4]], norm: &Normaliser, thr: &[f64]) {
         self.matched.clear();
         for r in &p.rows {
-            // Corners without −1, the overlap with +1 (§B.5), evaluated in Cython's order.
+            // Corners without −1, the overlap with +1 (`bbox_overlaps`), in Cython's order.
             let (px1, py1, px2, py2) = (r[0], r[1], r[2] + r[0], r[3] + r[1]);
             let p_area = (px2 - px1 + 1.0) * (py2 - py1 + 1.0);
             let mut best = 0.0f64;

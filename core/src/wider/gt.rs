@@ -4,15 +4,15 @@
 //!
 //! * the MATLAB files of the evaluation kit (`wider_face_val.mat` and
 //!   `wider_{easy,medium,hard}_val.mat`, or `wider_face_train.mat`), with `matrw`. The layout is
-//!   `shared/reference/wider-eval.md` §C: 61×1 cells `event_list`, `file_list` and
+//!   `docs/upstream.md` §gt-mat: 61×1 cells `event_list`, `file_list` and
 //!   `face_bbx_list` (int32 m×4 `[x y w h]`, column-major), and in the three setting files
 //!   `gt_list`, the 1-based rows of the faces that count in that setting;
-//! * the split files `wider_face_{train,val}_bbx_gt.txt` (`training.md` §1.1): an image path, a
+//! * the split files `wider_face_{train,val}_bbx_gt.txt` (§wider-txt): an image path, a
 //!   face count, then one `x y w h` line with six attribute columns per face; an image with no
 //!   face is followed by one dummy line of zeros.
 //!
 //! Every structural fact the evaluation relies on is checked on load, and errors name the file
-//! and the variable (or line). For WIDER val the counts of §C.3 are checked too, so a truncated
+//! and the variable (or line). For WIDER val the counts of §gt-mat are checked too, so a truncated
 //! or foreign file cannot produce a plausible-looking AP.
 //!
 //! The two forms disagree on one box of 39,708: `wider_face_val.mat` stores face 7 (0-based) of
@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use super::matfile::{MatVars, read_vars};
 
-/// Events in WIDER FACE val (§C.3).
+/// Events in WIDER FACE val (`docs/upstream.md` §gt-mat).
 pub const VAL_EVENTS: usize = 61;
 /// Images in WIDER FACE val.
 pub const VAL_IMAGES: usize = 3226;
@@ -588,7 +588,7 @@ mod tests {
     #[test]
     fn val_mat_matches_the_documented_facts() {
         let Some(gt) = val() else { return };
-        // §C.4 and §C.3 of wider-eval.md.
+        // The order and counts of docs/upstream.md §gt-mat.
         let names: Vec<&str> = gt.events.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(
             &names[..4],

@@ -2,7 +2,7 @@
 //!
 //! The evaluation kit's files are a 128-byte header (`MATLAB 5.0 MAT-file`, version `0x0100`,
 //! `IM`: little-endian) followed by top-level elements, one variable each: `miCOMPRESSED` (a zlib
-//! stream holding one `miMATRIX` element) or `miMATRIX` (`wider-eval.md` §C.1). [`read_vars`]
+//! stream holding one `miMATRIX` element) or `miMATRIX` (`docs/upstream.md` §gt-mat). [`read_vars`]
 //! walks them itself before `matrw` sees a byte:
 //! * every element must lie inside the file and be a variable, so a truncated or foreign file is
 //!   an error that says so, at which byte, and how to get the file again, never a panic inside

@@ -2,7 +2,7 @@
 //!
 //! Upstream's evaluation (`eval_tools/evaluation.py`) and box voting (`wider_test.py::bbox_vote`)
 //! run on numpy 1.24.3. Three of its choices change the last bits of the results, so they live
-//! here, once, for both (`shared/reference/wider-eval.md` §A.3 and §B.7):
+//! here, once, for both (`docs/upstream.md` §bbox-vote, §numpy-sum and §ap):
 //!
 //! * [`sum`]: `np.sum` of a vector uses pairwise summation, not a sequential loop;
 //! * [`argsort`]: `np.argsort`'s default kind is an unstable introsort, so the order of equal

@@ -1,6 +1,6 @@
 //! Prediction files in the official WIDER FACE layout: `<dir>/<event>/<image>.txt`.
 //!
-//! A file is what upstream's `wider_test.py` writes (`wider-eval.md` §A.5):
+//! A file is what upstream's `wider_test.py` writes (`docs/upstream.md` §pred-files):
 //!
 //! ```text
 //! <event>/<name>.jpg
@@ -8,7 +8,7 @@
 //! x y w h score        (K lines, '{:.1f} {:.1f} {:.1f} {:.1f} {:.3f}')
 //! ```
 //!
-//! It is read as upstream's `evaluation.py::read_pred_file` does (§B.1), so files from any
+//! It is read as upstream's `evaluation.py::read_pred_file` does (§pred-files), so files from any
 //! detector that uses the official layout evaluate identically:
 //!
 //! * every file of every event folder is read, whatever its extension;
@@ -36,7 +36,7 @@ use crate::fsutil::write_atomic;
 pub struct ImagePreds {
     /// The prediction file, for messages.
     pub file: PathBuf,
-    /// Rows `[x, y, w, h, score]` in file order (the order matters to the AP, §B.6).
+    /// Rows `[x, y, w, h, score]` in file order (the order matters to the AP, §ap).
     pub rows: Vec<[f64; 5]>,
 }
 
@@ -231,7 +231,7 @@ fn py_fixed(out: &mut String, x: f64, decimals: usize) {
     }
 }
 
-/// The text of a prediction file for voted detections `[x1, y1, x2, y2, score]` (§A.5).
+/// The text of a prediction file for voted detections `[x1, y1, x2, y2, score]` (§pred-files).
 ///
 /// Width and height use the +1 convention, `x2 - x1 + 1`, computed in float64 as upstream does.
 pub fn format_pred_file(event: &str, name: &str, dets: &[[f64; 5]]) -> String {

@@ -1,6 +1,6 @@
 //! The Gaussian-process surrogate of bayes_opt 1.4.3, as scikit-learn 1.3 fits it.
 //!
-//! Model class (`bayesian-optimization.md` §4): an isotropic Matern ν = 5/2 kernel with one
+//! Model class (`docs/upstream.md` §bo-internals): an isotropic Matern ν = 5/2 kernel with one
 //! length-scale ℓ and no amplitude or noise kernel, `alpha = 1e-6` on the diagonal, targets
 //! normalised by their mean and population standard deviation, and ℓ chosen by maximising the log
 //! marginal likelihood from ℓ = 1 plus five restarts drawn from the optimiser's random stream in

@@ -6,9 +6,9 @@
 //! The method is projected L-BFGS: the two-loop recursion gives a direction on the variables not
 //! held at a bound, a backtracking line search follows the projected path `clip(x + α·d)`, and it
 //! stops on scipy's default tests (projected gradient ≤ 1e-5, relative decrease ≤ 2.2e-9). It is
-//! not L-BFGS-B's Cauchy-point machinery, and exact paths can differ; `bayesian-optimization.md`
-//! §4 says exact reproduction of the GP-guided sequence is out of reach anyway, while the model
-//! class, restarts and acquisition search are kept.
+//! not L-BFGS-B's Cauchy-point machinery, and exact paths can differ; `docs/upstream.md`
+//! §bo-internals says exact reproduction of the GP-guided sequence is out of reach anyway, while
+//! the model class, restarts and acquisition search are kept.
 //!
 //! Measured against scipy 1.11.1 from the same starts (`tests/fixtures/parity/minimize.json`):
 //! where both end in the same local minimum, points agree to 2e-5 and values to 2e-10

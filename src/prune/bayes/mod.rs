@@ -1,5 +1,5 @@
 //! Bayesian optimisation of the six group pruning rates, as upstream runs it with
-//! bayes_opt 1.4.3 (`shared/reference/bayesian-optimization.md`).
+//! bayes_opt 1.4.3 (`docs/upstream.md` §bo-space to §bo-result).
 //!
 //! * [`mt19937`]: numpy's `RandomState`, so the initial design is upstream's.
 //! * [`gp`]: the Matern-5/2 Gaussian-process surrogate, fitted by maximum likelihood.

@@ -2,7 +2,7 @@
 //! one upstream evaluated.
 //!
 //! bayes_opt 1.4.3 draws its 60 initial points from `RandomState(0).uniform(lo, hi)`, six draws
-//! per point in variable order (`bayesian-optimization.md` §4). numpy seeds an integer with the
+//! per point in variable order (`docs/upstream.md` §bo-internals). numpy seeds an integer with the
 //! classic `init_genrand` and builds each double from two 32-bit outputs, so reproducing those
 //! two steps reproduces the points bit for bit. The state can be saved and restored, so a stopped
 //! search resumes with the same random stream.
@@ -77,7 +77,7 @@ mod tests {
 
     #[test]
     fn matches_numpy_random_state_zero() {
-        // RandomState(0).random_sample(3), bayesian-optimization.md §4.
+        // RandomState(0).random_sample(3), docs/upstream.md §bo-internals.
         let mut r = Mt19937::new(0);
         assert_eq!(r.random_sample(), 0.5488135039273248);
         assert_eq!(r.random_sample(), 0.7151893663724195);

@@ -1,5 +1,5 @@
 //! The quantity the BO maximises: minus the validation loss minus a penalty for missing the
-//! target sparsity (`bayesian-optimization.md` §3).
+//! target sparsity (`docs/upstream.md` §bo-objective).
 //!
 //! Out of the ±4-point band the penalty is 100 and upstream skips the training (validation loss
 //! counted as 0), so those cheap points land far below every feasible one; at or slightly above

@@ -1,10 +1,10 @@
 //! bayes_opt 1.4.3's `maximize(init_points, n_iter)` as a resumable state machine.
 //!
-//! Evaluation order (`bayesian-optimization.md` §2, §4): the probe point `[T + offset] × 6`, then
-//! `n_init` uniform points drawn up front from the target-space stream, then `n_iter` points
-//! suggested by the GP with upper-confidence-bound acquisition (κ = 2.576), maximised over 10,000
-//! random points plus 10 bounded local refinements, all drawn from a second, independent stream.
-//! Every observation is registered, infeasible ones included.
+//! Evaluation order (`docs/upstream.md` §bo-space, §bo-internals): the probe point
+//! `[T + offset] × 6`, then `n_init` uniform points drawn up front from the target-space stream,
+//! then `n_iter` points suggested by the GP with upper-confidence-bound acquisition (κ = 2.576),
+//! maximised over 10,000 random points plus 10 bounded local refinements, all drawn from a second,
+//! independent stream. Every observation is registered, infeasible ones included.
 //!
 //! The whole state (queue, observations, both random streams) serialises, so a search stopped
 //! after any trial continues where it stopped without repeating a trial. Several trials can be

@@ -1,4 +1,5 @@
-//! The photometric distortions of `training.md` §2.1 step 1, as Pillow 9.4 computes them.
+//! The photometric distortions of `docs/upstream.md` §augmentation (step 1), as Pillow 9.4
+//! computes them.
 //!
 //! Brightness, contrast and saturation are `ImageEnhance` blends `degenerate + f·(image −
 //! degenerate)` in float32, truncated to 8 bits (`Image.blend`): towards black, towards the
@@ -412,7 +413,7 @@ mod tests {
 
     #[test]
     fn hue_shift_truncates_then_wraps_like_numpy() {
-        // training.md §2.1: 3 − 5.3 → −2 → 254; 250 + 10.7 → 260 → 4.
+        // docs/upstream.md §augmentation: 3 − 5.3 → −2 → 254; 250 + 10.7 → 260 → 4.
         let cases = [
             (3u8, -5.3, 254u8),
             (250, 10.7, 4),

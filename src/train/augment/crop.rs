@@ -1,14 +1,14 @@
-//! The geometric transforms of `training.md` §2: expansion, the SSD-style square crop (§2.2), the
-//! data-anchor-sampling crop (§2.3) and the flip, each with upstream's parameters and its box
-//! bookkeeping. Boxes are `[x1, y1, x2, y2]` in float64, normalised to the image they belong to
-//! unless a function says pixels.
+//! The geometric transforms of `docs/upstream.md` §augmentation: expansion, the SSD-style square
+//! crop (§square-crop), the data-anchor-sampling crop (§anchor-crop) and the flip, each with
+//! upstream's parameters and its box bookkeeping. Boxes are `[x1, y1, x2, y2]` in float64,
+//! normalised to the image they belong to unless a function says pixels.
 
 use super::resample::{CvInterp, Window, crop, cv_resize_window, cv_source_region};
 use crate::train::rng::Rng;
 use bfpgm_core::imageio::RgbImage;
 
 /// Upstream's padding colour: `cfg.img_mean` (104, 117, 123), a BGR mean, written into the R, G
-/// and B slots of an RGB image (`training.md` §2.3 step 7, an upstream quirk kept as is).
+/// and B slots of an RGB image (`docs/upstream.md` §anchor-crop, an upstream quirk kept as is).
 pub const PAD: [u8; 3] = [104, 117, 123];
 
 /// A normalised box.
@@ -109,7 +109,7 @@ pub fn expand(
     (out, project(&boxes, &frame, None))
 }
 
-/// The five samplers of `training.md` §2.2: `(min_scale, max_scale)`, one trial loop each.
+/// The five samplers of §square-crop: `(min_scale, max_scale)`, one trial loop each.
 const SQUARE_SAMPLERS: [(f64, f64); 5] =
     [(1.0, 1.0), (0.3, 1.0), (0.3, 1.0), (0.3, 1.0), (0.3, 1.0)];
 /// Trials per sampler.
@@ -283,8 +283,8 @@ const WINDOW_TRIALS: usize = 50;
 /// A window that holds no whole face is still kept when its IoU with a face exceeds this.
 const WINDOW_IOU: f64 = 0.7;
 
-/// The data-anchor-sampling crop (`anchor_crop_image_sampling`, `training.md` §2.3) of a
-/// `width × height` image: rescale so that a random face matches a random smaller-or-equal
+/// The data-anchor-sampling crop (`anchor_crop_image_sampling`, `docs/upstream.md` §anchor-crop) of
+/// a `width × height` image: rescale so that a random face matches a random smaller-or-equal
 /// anchor, then cut a `window × window` patch around it. The patch is smaller where it passes
 /// the right or bottom edge of the rescaled image, and [`PAD`] where it passes the left or top
 /// edge. Its boxes are those whose centre lies strictly inside it, **not clipped**, normalised by

@@ -1,5 +1,5 @@
 //! Upstream's training-time augmentation (`utils/augmentations.py::preprocess`,
-//! `training.md` §2), one small function per transform:
+//! `docs/upstream.md` §augmentation), one small function per transform:
 //!
 //! 1. photometric distortion ([`Distortion`], [`color`]): brightness, contrast, saturation,
 //!    hue, each with probability ½, in one of two orders;

@@ -4,8 +4,8 @@
 //! Both libraries resample separably: each output column (then row) is a weighted sum of a few
 //! input columns (rows), with weights in fixed point. This module builds those weights per axis
 //! ([`Taps`]) the way each library does and runs the two passes. Only the requested window of the
-//! output is computed: the data-anchor-sampling crop (`training.md` §2.3, step 5) scales a whole
-//! image by up to ~100× and then keeps a 640 × 640 window, so computing the full
+//! output is computed: the data-anchor-sampling crop (`docs/upstream.md` §anchor-crop, step 3)
+//! scales a whole image by up to ~100× and then keeps a 640 × 640 window, so computing the full
 //! `cv2.resize` result (up to 12,000² pixels) would be wasted work.
 //!
 //! * Pillow 9.4 (`Resample.c`): filter supports widened by the downscaling factor (antialiasing),
@@ -49,7 +49,7 @@ pub enum PilFilter {
 }
 
 impl PilFilter {
-    /// Upstream's list for `np.random.randint(0, 5)` (`training.md` §2.1, step 4).
+    /// Upstream's list for `np.random.randint(0, 5)` (`docs/upstream.md` §augmentation, step 4).
     pub const UPSTREAM: [PilFilter; 5] = [
         PilFilter::Bilinear,
         PilFilter::Hamming,
@@ -75,7 +75,7 @@ pub enum CvInterp {
 }
 
 impl CvInterp {
-    /// Upstream's list for `random.choice` (`training.md` §2.3, step 5).
+    /// Upstream's list for `random.choice` (`docs/upstream.md` §anchor-crop, step 3).
     pub const UPSTREAM: [CvInterp; 5] = [
         CvInterp::Linear,
         CvInterp::Cubic,

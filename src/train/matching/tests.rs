@@ -29,7 +29,7 @@ fn loc(m: &Matched, image: i64, prior: i64) -> Vec<f32> {
     Vec::<f32>::try_from(&m.loc.get(image).get(prior)).unwrap()
 }
 
-/// `encode` of one box against one prior, by hand (`training.md` §4).
+/// `encode` of one box against one prior, by hand (`docs/upstream.md` §decode).
 fn encoded(b: [f32; 4], p: [f32; 4]) -> [f32; 4] {
     let (v0, v1) = (VARIANCE[0] as f32, VARIANCE[1] as f32);
     [

@@ -30,7 +30,7 @@ fn extd_pretraining_decays_around_epochs_75_and_112() {
 
 #[test]
 fn epoch_schedules_switch_at_their_milestones() {
-    // Fine-tuning: schedule [5], gamma 0.1 (pruning.md §e); SFP's nominal [100, 150].
+    // Fine-tuning: schedule [5], gamma 0.1 (docs/upstream.md §finetune); SFP's nominal [100, 150].
     let ft = LrSchedule::Epochs {
         milestones: vec![5],
         gamma: 0.1,
@@ -158,7 +158,8 @@ fn adam_matches_torch_adam_and_skips_unreachable_and_frozen_parameters() {
             assert_eq!(got[i] as f64, start[i], "element {i} must not move");
         }
     }
-    // layer5 keeps its initial BN (γ = 0.5, β = 0) as in EResFD-original (checkpoints.md §4.6).
+    // layer5 keeps its initial BN (γ = 0.5, β = 0) as in EResFD-original (docs/upstream.md
+    // §checkpoint-values).
     let vars = d.var_store().variables();
     assert!(
         values(&vars["base.m0.layer5.0.res_layer.1.weight"])
