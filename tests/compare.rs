@@ -12,6 +12,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use bfpgm_core::report::plot::PANEL;
+use bfpgm_core::report::style::color;
 use bfpgm_core::zoo::{Arch, Model, Zoo};
 
 use crate::util::{fetched, reproduce, run_ok, tempdir};
@@ -150,19 +152,38 @@ fn compare_on_the_mini_set_with_upstreams_threads_reads_each_baseline_at_each_sp
         "{text}"
     );
 
-    // The figure: three panels, easy, medium and hard.
+    // The figure: three panels (easy, medium, hard), each method's line and markers (and its
+    // legend entry) in its own colour.
     let png = bfpgm_core::imageio::read_image(&out.join("tradeoff-eresfd.png")).unwrap();
-    assert_eq!((png.width, png.height), (3 * 640, 480));
+    assert_eq!(png.width, 3 * PANEL.0);
+    assert!(png.height >= PANEL.1, "{}", png.height);
+    for k in 0..3 {
+        let c = color(k);
+        let n = png.data.chunks(3).filter(|p| *p == [c.0, c.1, c.2]).count();
+        assert!(n > 1000, "method {k}: {n} pixels of its colour");
+    }
 
     // A second run reuses every prediction file and prints Markdown.
     let md = run_ok(reproduce(&data).args(args).arg(&out).arg("--markdown"));
+    let cells = |line: &str| -> Vec<String> {
+        line.trim_matches('|')
+            .split('|')
+            .map(|c| c.trim().to_string())
+            .collect()
+    };
+    let rows: Vec<Vec<String>> = md
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .map(cells)
+        .collect();
     assert!(
-        md.contains("| model | sparsity | baseline | easy (Δ) |"),
+        rows.iter()
+            .any(|r| r[..4] == ["model", "sparsity", "baseline", "easy (Δ)"]),
         "{md}"
     );
     assert!(
-        md.lines()
-            .any(|l| l.starts_with("| eresfd-30 | 31.5970 | uniform FPGM |")),
+        rows.iter()
+            .any(|r| r[..3] == ["eresfd-30", "31.5970", "uniform FPGM"]),
         "{md}"
     );
 }
