@@ -159,7 +159,9 @@ pub fn charts(n: &Network, images: &str) -> Vec<LineChart> {
         ("hard", |a| a.hard),
     ];
     let max_x = n.rows.iter().map(|r| r.sparsity).fold(0.0, f64::max);
-    let x_range = (0.0, (max_x / 10.0).ceil().max(1.0) * 10.0);
+    // From 0 to the next multiple of 10 %, with a margin so that no marker sits on the frame.
+    let top = (max_x / 10.0).ceil().max(1.0) * 10.0;
+    let x_range = (-0.03 * top, 1.03 * top);
     settings
         .iter()
         .map(|(setting, pick)| {
@@ -244,6 +246,11 @@ mod tests {
             panels[2].series[1].points,
             [(0.0, 0.90 - 0.2), (25.4, 0.86 - 0.2)]
         );
-        assert_eq!(panels[0].x_range, Some((0.0, 40.0)));
+        // 0 to 40 %, 3 % wider on each side.
+        let (a, b) = panels[0].x_range.unwrap();
+        assert!(
+            (a + 1.2).abs() < 1e-12 && (b - 41.2).abs() < 1e-12,
+            "{a} {b}"
+        );
     }
 }
