@@ -17,52 +17,66 @@ use bfpgm_core::zoo::{MODELS_DIR, Model, Zoo};
 use crate::util::{fetched, reproduce, run, tempdir};
 
 /// A registry holding only `model`, pointing at `file` with the given hash and size and no URL,
-/// with the built-in tolerances and expectations.
-fn one_model_zoo(model: &Model, sha256: &str, bytes: u64) -> String {
+/// with the built-in papers, tolerances and expectations (the band included).
+pub(crate) fn one_model_zoo(model: &Model, sha256: &str, bytes: u64) -> String {
     let zoo = Zoo::builtin();
-    let rates: Vec<String> = model
-        .published
-        .group_rates
+    let papers: String = zoo
+        .papers
         .iter()
-        .map(f64::to_string)
+        .map(|p| {
+            format!(
+                "  - id: {}\n    cite: \"{}\"\n    arxiv: \"{}\"\n    repository: {}\n    commit: {}\n",
+                p.id, p.cite, p.arxiv, p.repository, p.commit
+            )
+        })
         .collect();
+    let published = model.published.as_ref().map_or(String::new(), |p| {
+        let rates: Vec<String> = p.group_rates.iter().map(f64::to_string).collect();
+        format!(
+            "    published:\n      group_rates: [{}]\n      sparsity: {}\n",
+            rates.join(", "),
+            p.sparsity
+        )
+    });
+    let band = model.expected.mini_ap_band.map_or(String::new(), |b| {
+        format!(
+            "      mini_ap_band: {{easy: {}, medium: {}, hard: {}}}\n",
+            b.easy, b.medium, b.hard
+        )
+    });
     format!(
         "version: 1
-upstream:
-  repository: {repo}
-  commit: {commit}
-tolerances:
+papers:
+{papers}tolerances:
   sparsity: {ts}
   ap: {ta}
 models:
   - name: {name}
     arch: {arch}
+    method: {method}
+    paper: {paper}
+    groups: []
     file: {file}
     bytes: {bytes}
     sha256: {sha256}
     urls: []
     target_rate: {target}
-    published:
-      group_rates: [{rates}]
-      sparsity: {ps}
-    expected:
+{published}    expected:
       params: {params}
       sparsity: {es}
       zero_filters: {zf}
-files: []
+{band}files: []
 ",
-        repo = zoo.upstream.repository,
-        commit = zoo.upstream.commit,
         ts = zoo.tolerances.sparsity,
         ta = zoo.tolerances.ap,
         name = model.name(),
         arch = model.arch,
+        method = model.method,
+        paper = model.paper.as_deref().unwrap(),
         file = model.artifact.file,
         target = model
             .target_rate
             .map_or("null".to_string(), |r| r.to_string()),
-        rates = rates.join(", "),
-        ps = model.published.sparsity,
         params = model.expected.params,
         es = model.expected.sparsity,
         zf = model.expected.zero_filters,
@@ -72,15 +86,18 @@ files: []
 /// EResFD-30 with one more all-zero filter, written into `data/Pruned_Models/` by the project's
 /// checkpoint writer. Returns its path.
 fn eresfd30_with_one_more_zero_filter(data: &Path) -> PathBuf {
+    with_one_more_zero_filter(data, "eresfd-30", "base.m0.layer3.0.res_layer.0.weight")
+}
+
+/// Zoo model `name` with one more all-zero filter in the conv weight `key`, written into
+/// `data/Pruned_Models/` by the project's checkpoint writer. Returns its path.
+pub(crate) fn with_one_more_zero_filter(data: &Path, name: &str, key: &str) -> PathBuf {
     let zoo = Zoo::builtin();
-    let model = zoo.model("eresfd-30").unwrap();
-    let original = fetched(&["models"])
-        .join(MODELS_DIR)
-        .join(&model.artifact.file);
+    let model = zoo.model(name).unwrap();
+    let original = fetched(&[name]).join(MODELS_DIR).join(&model.artifact.file);
     let mut sd = StateDict::read(&original).unwrap();
-    let key = "base.m0.layer3.0.res_layer.0.weight";
     let before = zero_filters(sd.get(key).unwrap());
-    // The key and its alias share one tensor, so zeroing it edits both.
+    // A key and its alias share one tensor, so zeroing it edits both.
     let weight = sd.get_mut(key).unwrap();
     let per_filter = weight.numel() / weight.shape()[0] as usize;
     let values = weight.as_f32_mut().unwrap();
@@ -130,7 +147,7 @@ fn eresfd30_rewritten(
 
 /// Runs `reproduce check ARGS --quiet` on the data folder `data` against the registry text
 /// `zoo`, which is written into `work` with the report; returns the output and the report.
-fn check_against(data: &Path, work: &Path, zoo: &str, args: &[&str]) -> (Output, Value) {
+pub(crate) fn check_against(data: &Path, work: &Path, zoo: &str, args: &[&str]) -> (Output, Value) {
     let zoo_path = work.join("zoo.yaml");
     std::fs::write(&zoo_path, zoo).unwrap();
     let report_path = work.join("check.json");
@@ -156,14 +173,19 @@ fn the_released_checkpoints_pass() {
     let work = tempdir();
     let report_path = work.path().join("check.json");
     let out = run(reproduce(&data)
-        .args(["check", "--quiet", "--report"])
+        .args(["check", "models", "--quiet", "--report"])
         .arg(&report_path));
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let zoo = Zoo::builtin();
+    let models: Vec<&Model> = zoo
+        .models
+        .iter()
+        .filter(|m| m.artifact.groups.iter().any(|g| g == "models"))
+        .collect();
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), zoo.models.len() + 1);
-    for (line, model) in lines.iter().zip(&zoo.models) {
+    assert_eq!(lines.len(), models.len() + 1);
+    for (line, model) in lines.iter().zip(&models) {
         assert!(
             line.starts_with(&format!("ok     {:<16}  sha256 ok, params ", model.name())),
             "{line}"
@@ -176,7 +198,7 @@ fn the_released_checkpoints_pass() {
     assert_eq!(r["verdict"], "ok");
     assert_eq!(r["exit_code"], 0);
     assert!(r["ap_set"].is_null());
-    for (m, model) in r["models"].as_array().unwrap().iter().zip(&zoo.models) {
+    for (m, model) in r["models"].as_array().unwrap().iter().zip(&models) {
         assert_eq!(m["name"], model.name());
         assert_eq!(m["file"]["result"], "verified");
         let metrics: Vec<(&str, bool)> = m["metrics"]

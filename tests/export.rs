@@ -2,13 +2,13 @@
 //! `torch.jit.load` and through the lite interpreter, and return `reproduce detect`'s boxes on
 //! images of three sizes; checkpoints that cannot be exported fail with a clear message.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bfpgm_core::imageio::{RgbImage, encode_png, read_image};
 use bfpgm_core::testutil::npy::{Npy, NpyData};
 use serde_json::Value;
 
-use crate::util::{fetched, reproduce, run, run_ok, tempdir};
+use crate::util::{fetched, python, reproduce, run, run_ok, tempdir};
 
 /// Loads both exported files and runs them on raw RGB images given as `FILE:H:W`, printing
 /// `{FILE: {runtime: rows}}` as JSON, with torch's version and the lite file's bytecode version;
@@ -30,17 +30,6 @@ for spec in sys.argv[3:]:
     }
 json.dump(out, sys.stdout)
 "#;
-
-/// The Python that has torch 2.11, set up by `./reproduce`.
-fn python() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(
-        p.exists(),
-        "{} is missing; run ./reproduce once",
-        p.display()
-    );
-    p
-}
 
 /// `make_image(320, 320)` of `docs/upstream.md` §reference-outputs, read from its `.npy` file
 /// (`|u1`, `(320, 320, 3)`) and checked against the sha256 that section gives.

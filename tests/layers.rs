@@ -20,6 +20,7 @@ const CORE: &[(&str, u32)] = &[
     ("groups", 2),
     ("fetch", 2),
     ("wider", 2),
+    ("tradeoff", 2),
     ("measure", 3),
     ("record", 4),
     ("report", 5),

@@ -14,9 +14,10 @@ use bfpgm_core::zoo::Arch;
 
 use crate::util::{fetched, reproduce, run, run_ok, tempdir};
 
-/// The shared data folder with the zoo models and the mini sets.
+/// The shared data folder with the zoo models, the baselines (`tables` measures them too) and
+/// the mini sets.
 fn data() -> PathBuf {
-    fetched(&["models", "wider-mini"])
+    fetched(&["models", "baselines", "wider-mini"])
 }
 
 fn original(data: &Path) -> PathBuf {

@@ -53,7 +53,7 @@ fn the_commands_without_a_network_load_no_torch_and_no_cuda() {
 #[test]
 fn tables_load_no_torch_either() {
     require_mirror!();
-    let data = fetched(&["models"]);
+    let data = fetched(&["models", "baselines"]);
     let libs = loaded_libraries(reproduce(&data).arg("tables"));
     assert_eq!(torch_or_cuda(&libs), Vec::<&str>::new());
 }

@@ -6,7 +6,9 @@
 //! `BFPGM_MIRROR` / `BFPGM_REFERENCE` are unset (a user's machine); under CI (`CI` set) a missing
 //! variable is a failure instead, so real-file tests can never silently skip there.
 
+mod baselines;
 mod check;
+mod compare;
 mod detect;
 mod eval;
 mod export;

@@ -36,6 +36,17 @@ macro_rules! require_reference {
     };
 }
 
+/// The Python that has torch 2.11, set up by `./reproduce`.
+pub fn python() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing; run ./reproduce once",
+        p.display()
+    );
+    p
+}
+
 /// A temporary folder that is removed when the test ends.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new()

@@ -17,11 +17,12 @@ fn list_shows_every_checkpoint_and_nothing_cached_in_an_empty_folder() {
             .unwrap_or_else(|| panic!("no row for {} in\n{out}", m.name()));
         let cols: Vec<&str> = row.split_whitespace().collect();
         assert_eq!(cols[1], m.arch.to_string(), "{row}");
+        assert_eq!(cols[2], m.method.to_string(), "{row}");
         let target = m
             .target_rate
             .map_or("-".to_string(), |r| format!("{:.0}%", r * 100.0));
-        assert_eq!(cols[2], target, "{row}");
-        assert_eq!(cols[3], format!("{:.2}%", m.published.sparsity), "{row}");
+        assert_eq!(cols[3], target, "{row}");
+        assert_eq!(cols[4], format!("{:.2}%", m.expected.sparsity), "{row}");
         assert_eq!(*cols.last().unwrap(), "no", "{row}");
     }
     for a in &zoo.files {
@@ -51,7 +52,8 @@ fn list_json_carries_the_registry_and_the_cache_state() {
         assert_eq!(j["name"], m.name());
         assert_eq!(j["sha256"], m.artifact.sha256.as_str());
         assert_eq!(j["bytes"], m.artifact.bytes);
-        assert_eq!(j["published"]["sparsity"], m.published.sparsity);
+        assert_eq!(j["published"], serde_json::to_value(&m.published).unwrap());
+        assert_eq!(j["method"], m.method.to_string());
         let fetched = m.name() == "eresfd-30";
         assert_eq!(j["cached"], fetched, "{}", m.name());
         assert_eq!(
@@ -60,6 +62,30 @@ fn list_json_carries_the_registry_and_the_cache_state() {
         );
     }
     assert_eq!(doc["files"].as_array().unwrap().len(), zoo.files.len());
+}
+
+#[test]
+fn list_filters_by_network_and_method() {
+    let dir = tempdir();
+    let out =
+        run_ok(reproduce(dir.path()).args(["zoo", "list", "--arch", "extd", "--method", "l1"]));
+    let names: Vec<&str> = out
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "extd-l1-10",
+            "extd-l1-20",
+            "extd-l1-30",
+            "extd-l1-40",
+            "extd-l1-50"
+        ]
+    );
+    assert!(!out.contains("data file"), "{out}");
 }
 
 #[test]

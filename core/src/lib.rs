@@ -19,6 +19,7 @@
 //! * [`imageio`]: the RGB image type and its codecs (JPEG decoded as Pillow does).
 //! * [`wider`]: WIDER FACE ground truth, prediction files and the official AP evaluation.
 //! * [`report`]: tables, plots and drawings for people, JSON for machines.
+//! * [`tradeoff`]: B-FPGM against the uniform baselines at the same measured sparsity.
 //! * [`check`]: the drift check CI runs: hashes and measured numbers against `zoo.yaml`, with APs
 //!   measured by whoever can run the networks ([`check::ApMeasure`]).
 //! * [`device`]: the `--device` a user asks for, before anything knows whether CUDA is there.
@@ -40,6 +41,7 @@ pub mod progress;
 pub mod quiet_panic;
 pub mod record;
 pub mod report;
+pub mod tradeoff;
 pub mod wider;
 pub mod zoo;
 

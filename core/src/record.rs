@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::fsutil::write_atomic;
 use crate::groups::{GROUPS, Grouping};
 use crate::measure::{Measurement, RateRange, Sparsity};
-use crate::zoo::{Arch, Artifact, Expected, Model, Published};
+use crate::zoo::{Arch, Artifact, Expected, Method, Model, Published};
 
 /// The final checkpoint in the run folder.
 pub const MODEL: &str = "model.pth";
@@ -151,17 +151,20 @@ impl Record {
                 groups: Vec::new(),
             },
             arch: self.arch,
+            method: Method::Bfpgm,
+            paper: None,
             target_rate: self.target,
-            published: Published {
+            published: Some(Published {
                 group_rates: self.rates.to_vec(),
                 sparsity: self.sparsity.truncated_percent(),
                 ap: None,
-            },
+            }),
             expected: Expected {
                 params: self.sparsity.total,
                 sparsity: self.sparsity_percent,
                 zero_filters: self.zero_filters as u64,
                 mini_ap: None,
+                mini_ap_band: None,
                 ap: None,
             },
         }

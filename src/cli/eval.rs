@@ -19,11 +19,12 @@ use bfpgm_core::cli::model_arg::{self, IfMissing};
 use bfpgm_core::fsutil::check_writable;
 use bfpgm_core::progress;
 use bfpgm_core::report::text_table::TextTable;
+use bfpgm_core::report::tradeoff::ap_text;
 use bfpgm_core::wider::ValMatFiles;
-use bfpgm_core::zoo::{Arch, Model, Zoo};
+use bfpgm_core::zoo::{Arch, GROUP_MODELS, Model, Zoo};
 
 /// Exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
-const INTERRUPTED: u8 = 130;
+pub(super) const INTERRUPTED: u8 = 130;
 
 /// Runs `eval`: the models over the images, or the prediction files of `--predictions`.
 pub fn run(args: EvalArgs, global: &Global) -> Result<ExitCode> {
@@ -39,11 +40,12 @@ fn run_models(args: &EvalArgs, global: &Global, ground_truth: ValMatFiles) -> Re
     prefer_huge_pages();
     let zoo = global.zoo()?;
     let data = &global.data_dir;
-    let names: Vec<String> = if args.all {
-        zoo.models.iter().map(|m| m.name().to_string()).collect()
+    let names = if args.all {
+        vec![GROUP_MODELS.to_string()]
     } else {
         args.models.clone()
     };
+    let names = model_arg::expand_groups(&zoo, &names);
     let resolved_models = names
         .iter()
         .map(|n| model_spec(&zoo, data, n, args.arch))
@@ -75,6 +77,7 @@ fn run_models(args: &EvalArgs, global: &Global, ground_truth: ValMatFiles) -> Re
         .map(|(mut spec, zoo_model)| {
             if let Some(m) = zoo_model {
                 spec.references = references(m, args.subset, on_mini);
+                spec.band = m.expected.mini_ap_band.filter(|_| on_mini);
             }
             spec
         })
@@ -145,6 +148,7 @@ pub(super) fn model_spec<'z>(
         arch,
         checkpoint,
         references: Vec::new(),
+        band: None,
     };
     Ok((spec, model))
 }
@@ -155,7 +159,10 @@ fn references(m: &Model, subset: bool, on_mini: bool) -> Vec<ReferenceAp> {
     let known = if on_mini {
         vec![("upstream (mini)", m.expected.mini_ap)]
     } else if !subset {
-        vec![("published", m.published.ap), ("expected", m.expected.ap)]
+        vec![
+            ("published", m.published.as_ref().and_then(|p| p.ap)),
+            ("expected", m.expected.ap),
+        ]
     } else {
         Vec::new()
     };
@@ -190,11 +197,12 @@ fn print_model_table(out: &mut impl Write, config: &EvalConfig, run: &EvalRun) -
             .inference
             .seconds_per_image()
             .map_or("-".to_string(), |s| format!("{s:.3}"));
+        let band = m.spec.band.as_ref();
         table.push([
             m.spec.name.clone(),
-            format!("{:.4}", ap.easy),
-            format!("{:.4}", ap.medium),
-            format!("{:.4}", ap.hard),
+            ap_text(ap.easy, band.map(|b| b.easy)),
+            ap_text(ap.medium, band.map(|b| b.medium)),
+            ap_text(ap.hard, band.map(|b| b.hard)),
             time,
         ]);
         for r in &m.spec.references {

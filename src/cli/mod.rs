@@ -13,6 +13,7 @@ mod bench_loader;
 mod bench_train;
 mod bo;
 mod check;
+mod compare;
 mod detect;
 mod eval;
 mod export;
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(args) => bench::run(args, global),
         Command::Detect(args) => detect::run(args, global),
         Command::Check(args) => check::run(&args, global),
+        Command::Compare(args) => compare::run(args, global),
         Command::Export(args) => export::run(args, global),
         Command::Pretrain(args) => pretrain::run(*args, global),
         Command::Bo(args) => bo::run(*args, global),

@@ -254,7 +254,7 @@ fn report(
             let recorded = if subset {
                 m.expected.mini_ap
             } else {
-                m.expected.ap.or(m.published.ap)
+                m.expected.ap.or(m.published.as_ref().and_then(|p| p.ap))
             };
             if let Some(a) = recorded {
                 line(out, m.name(), &a)?;

@@ -646,6 +646,7 @@ mod tests {
             arch: Arch::Eresfd,
             checkpoint: checkpoint.clone(),
             references: Vec::new(),
+            band: None,
         };
         let run = |jobs: &[ImageJob], stop: bool| {
             let stop = AtomicBool::new(stop);

@@ -9,6 +9,8 @@
 //!                 "predictions": DIR, "inferred": N, "already_done": N,
 //!                 "seconds_per_image": S | null,   (wall clock; null when nothing ran now)
 //!                 "ap": { "easy": AP, "medium": AP, "hard": AP },
+//!                 "band": { "easy": B, "medium": B, "hard": B } | null,  (stability band,
+//!                                                          zoo models on the mini set)
 //!                 "references": [ { "label": TEXT, "ap": {...}, "max_abs_diff": D } ],
 //!                 "missing": "subset" | "error", "images_counted": N, "prediction_files": N,
 //!                 "score_range": [min, max],
@@ -59,6 +61,7 @@ struct ModelReport<'a> {
     already_done: usize,
     seconds_per_image: Option<f64>,
     ap: ApTriple,
+    band: Option<ApTriple>,
     references: Vec<ReferenceReport<'a>>,
     #[serde(flatten)]
     evaluation: &'a Evaluation,
@@ -92,6 +95,7 @@ fn model_report(m: &ModelResult) -> ModelReport<'_> {
         already_done: m.inference.already_done,
         seconds_per_image: m.inference.seconds_per_image(),
         ap,
+        band: m.spec.band,
         references: m
             .spec
             .references
@@ -192,6 +196,7 @@ mod tests {
                         hard: aps[2] - 2e-9,
                     },
                 }],
+                band: None,
             },
             predictions: PathBuf::from(format!("out/{name}")),
             inference: InferOutcome {

@@ -26,4 +26,7 @@ pub struct ModelSpec {
     pub checkpoint: PathBuf,
     /// Known APs of this model for the images being run (none for a checkpoint of one's own).
     pub references: Vec<ReferenceAp>,
+    /// The stability band of its APs on these images (`zoo.yaml`'s `mini_ap_band`), where
+    /// measured: how far kernel settings alone move them.
+    pub band: Option<ApTriple>,
 }

@@ -63,6 +63,7 @@ impl ApMeasure for WiderAps<'_> {
             arch: model.arch,
             checkpoint: checkpoint.to_path_buf(),
             references: Vec::new(),
+            band: None,
         };
         session::measure(
             &spec,

@@ -12,8 +12,9 @@
 //!   checkpoint.
 //!
 //! Loading checks the file against the model in both directions: every key the model has (and,
-//! for EResFD, every alias upstream's strict `load_state_dict` expects) must be present with the
-//! right shape and dtype, and every key in the file must belong to the model. Problems are listed
+//! for EResFD, every alias upstream's strict `load_state_dict` expects, unless the file names
+//! each tensor once, as the uniform baselines do) must be present with the right shape and
+//! dtype, and every key in the file must belong to the model. Problems are listed
 //! by key name. Values are copied bit for bit (no flush-to-zero of the subnormal weights).
 
 pub mod detect;
@@ -197,9 +198,11 @@ impl Detector {
     }
 
     /// Copies a state dict into the model after checking it key by key (see the module docs)
-    /// against the network's schema, which a test holds equal to the variables built here.
+    /// against the network's schema, which a test holds equal to the variables built here. A
+    /// file that names each EResFD tensor once (the uniform baselines) loads through
+    /// [`Schema::normalize`], as upstream's non-strict load does.
     pub fn load_state_dict(&mut self, sd: &StateDict) -> Result<()> {
-        Schema::of(self.arch).check(sd)?;
+        let sd = Schema::of(self.arch).normalize(sd)?;
         let vars = self.vs.variables();
         tch::no_grad(|| {
             for key in &self.keys {

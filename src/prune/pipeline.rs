@@ -266,6 +266,7 @@ pub fn run_pipeline(
                 arch: cfg.arch,
                 checkpoint: checkpoint.clone(),
                 references: Vec::new(),
+                band: None,
             };
             let aps = measure(
                 &spec,

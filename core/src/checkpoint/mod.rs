@@ -55,7 +55,7 @@ const OTHER_RECORDS: [&str; 6] = [
 ];
 
 /// An ordered state dict whose keys may share tensors, as `torch.save(model.state_dict())` has.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct StateDict {
     /// Keys in order, each with the index of its tensor in `tensors`.
     entries: Vec<(String, usize)>,
@@ -343,14 +343,14 @@ impl StateDict {
     }
 }
 
-/// Reads a checkpoint file of `arch` and checks it as loading the network does
-/// ([`Schema::check`]: keys, shapes, alias copies, finite values); errors name the file.
+/// Reads a checkpoint file of `arch`, checks it as loading the network does ([`Schema::check`]:
+/// keys, shapes, alias copies, finite values) and returns it in upstream's layout
+/// ([`Schema::normalize`]: a baseline's file gets the alias names it lacks); errors name the
+/// file.
 pub fn read_checked(path: &Path, arch: Arch) -> Result<StateDict> {
-    let sd = StateDict::read(path)?;
     Schema::of(arch)
-        .check(&sd)
-        .with_context(|| format!("{} does not hold usable {arch} weights", path.display()))?;
-    Ok(sd)
+        .normalize(&StateDict::read(path)?)
+        .with_context(|| format!("{} does not hold usable {arch} weights", path.display()))
 }
 
 /// The parameter count of a checkpoint file of `arch`, as `reproduce zoo show` prints it,
@@ -745,7 +745,13 @@ mod tests {
 
     #[test]
     fn every_released_checkpoint_reads_with_the_reference_keys_and_parameter_count() {
-        for m in &crate::zoo::Zoo::builtin().models {
+        let zoo = crate::zoo::Zoo::builtin();
+        // B-FPGM's files; the baselines' layout has a test of its own (`schema`).
+        for m in zoo
+            .models
+            .iter()
+            .filter(|m| m.paper.as_deref() == Some("bfpgm"))
+        {
             let (Some(path), Some(expected)) = (
                 crate::testutil::mirror_file(&m.artifact.file),
                 reference_keys(m.arch),

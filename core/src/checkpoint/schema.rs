@@ -100,12 +100,16 @@ impl Schema {
         Ok(())
     }
 
-    /// The canonical float tensors holding NaN or Inf, with how many of how many values:
-    /// what [`Schema::check`] refuses and the drift check reports. Alias keys are left out (an
-    /// alias holds its canonical twin's values, which [`Schema::check_structure`] ensures).
+    /// The float tensors holding NaN or Inf, each tensor once, with how many of how many values:
+    /// what [`Schema::check`] refuses and the drift check reports. An alias key counts only where
+    /// its canonical twin is not in the file (the baselines name some tensors by their alias
+    /// alone); beside its twin it holds the twin's values, which [`Schema::check_structure`]
+    /// ensures.
     pub fn non_finite(&self, sd: &StateDict) -> Vec<(String, usize, usize)> {
         sd.iter()
-            .filter(|(key, _)| aliases::canonical(self.arch, key).is_none())
+            .filter(|(key, _)| {
+                aliases::canonical(self.arch, key).is_none_or(|c| sd.get(&c).is_none())
+            })
             .filter_map(|(key, t)| {
                 let values = t.as_f32()?;
                 let n = values.iter().filter(|v| !v.is_finite()).count();
@@ -114,10 +118,17 @@ impl Schema {
             .collect()
     }
 
-    /// Checks a state dict key by key: every canonical key and every alias key upstream writes
-    /// must be there with the right shape and dtype, nothing else may be, and an alias stored
-    /// apart from its canonical twin must hold the same values. The error lists every missing,
-    /// unexpected, mis-shaped or conflicting key (the first few of each).
+    /// Checks a state dict's structure key by key: every canonical tensor must be there with the
+    /// right shape and dtype, nothing else may be, and an alias stored apart from its canonical
+    /// twin must hold the same values. Two layouts of EResFD's alias pairs are accepted
+    /// (`checkpoint::aliases`): upstream's, where every tensor appears under both names and every
+    /// name must be present (what upstream's strict `load_state_dict` wants, B-FPGM's files), and
+    /// one name per tensor, either one (the uniform-pruning baselines' files, docs/upstream.md
+    /// §baselines: their backbone stages carry the alias names and their heads the canonical
+    /// ones; upstream loads them with `strict=False`, the missing name sharing its twin's
+    /// tensor). A file that doubles any tensor is held to the first layout. The error lists every
+    /// missing (a pair whose tensor has neither name is named by both), unexpected, mis-shaped or
+    /// conflicting key (the first few of each).
     pub fn check_structure(&self, sd: &StateDict) -> Result<()> {
         let arch = self.arch;
         let mut unexpected = Vec::new();
@@ -147,13 +158,23 @@ impl Schema {
                 conflicting.push(format!("{key} differs from {c}"));
             }
         }
+        let named_twice = self.keys().any(|key| {
+            aliases::alias(arch, key).is_some_and(|a| sd.get(key).is_some() && sd.get(&a).is_some())
+        });
         let mut missing = Vec::new();
         for key in self.keys() {
             let alias = aliases::alias(arch, key);
-            for k in std::iter::once(key.to_string()).chain(alias) {
-                if sd.get(&k).is_none() {
-                    missing.push(k);
+            match alias {
+                Some(a) if !named_twice => {
+                    if sd.get(key).is_none() && sd.get(&a).is_none() {
+                        missing.push(format!("{key} (or {a})"));
+                    }
                 }
+                _ => missing.extend(
+                    std::iter::once(key.to_string())
+                        .chain(alias)
+                        .filter(|k| sd.get(k).is_none()),
+                ),
             }
         }
         let mut report = String::new();
@@ -181,6 +202,51 @@ impl Schema {
             bail!("the state dict does not match the {arch} model{report}");
         }
         Ok(())
+    }
+
+    /// [`Schema::check`]s a state dict and returns it in upstream's layout, keys in upstream's
+    /// file order: a file that names each tensor once gets the other name of every alias pair,
+    /// sharing the tensor, as upstream's non-strict load leaves its model. Everything that reads
+    /// weights (loading a network, measuring them) goes through here, so both layouts give the
+    /// same tensors.
+    pub fn normalize(&self, sd: &StateDict) -> Result<StateDict> {
+        self.check(sd)?;
+        self.upstream_layout(sd)
+    }
+
+    /// [`Schema::normalize`] after checking the structure only ([`Schema::check_structure`]): for
+    /// the drift check, which reports non-finite values as drift instead of refusing the file.
+    pub fn normalize_structure(&self, sd: &StateDict) -> Result<StateDict> {
+        self.check_structure(sd)?;
+        self.upstream_layout(sd)
+    }
+
+    /// Every tensor under both names of its alias pair, in upstream's file order; `sd` has passed
+    /// [`Schema::check_structure`].
+    fn upstream_layout(&self, sd: &StateDict) -> Result<StateDict> {
+        let arch = self.arch;
+        let mut names: Vec<(String, Option<&str>)> = Vec::new();
+        for key in self.keys() {
+            names.push((key.to_string(), None));
+            if let Some(alias) = aliases::alias(arch, key) {
+                names.push((alias, Some(key)));
+            }
+        }
+        names.sort_by_key(|(k, _)| aliases::file_rank(arch, k));
+        let mut full = StateDict::new();
+        for (key, twin) in names {
+            match twin {
+                None => {
+                    let tensor = sd
+                        .get(&key)
+                        .or_else(|| aliases::alias(arch, &key).and_then(|a| sd.get(&a)))
+                        .expect("checked: every tensor has one of its names");
+                    full.push(&key, tensor.clone());
+                }
+                Some(twin) => full.push_alias(&key, twin)?,
+            }
+        }
+        Ok(full)
     }
 }
 
@@ -243,6 +309,75 @@ mod tests {
     }
 
     #[test]
+    fn a_baseline_names_each_tensor_once_and_loads_with_the_other_names_shared() {
+        let zoo = crate::zoo::Zoo::builtin();
+        let schema = Schema::of(Arch::Eresfd);
+        for m in zoo
+            .models
+            .iter()
+            .filter(|m| m.arch == Arch::Eresfd && m.paper.as_deref() == Some("uniform"))
+        {
+            let Some(path) = crate::testutil::mirror_file(&m.artifact.file) else {
+                return;
+            };
+            let sd = StateDict::read(&path).unwrap();
+            assert_eq!((sd.len(), sd.tensor_count()), (475, 475), "{}", m.name());
+            let full = schema.normalize(&sd).unwrap();
+            assert_eq!(full.len(), 920, "{}", m.name());
+            assert_eq!(
+                full.parameter_count(Arch::Eresfd).unwrap(),
+                m.expected.params
+            );
+            for key in schema.keys() {
+                let alias = aliases::alias(Arch::Eresfd, key);
+                let file_key = if sd.get(key).is_some() {
+                    key.to_string()
+                } else {
+                    alias.clone().unwrap()
+                };
+                assert!(full.get(key).unwrap().bit_equal(sd.get(&file_key).unwrap()));
+                if let Some(a) = alias {
+                    assert!(full.same_tensor(key, &a), "{}: {key}", m.name());
+                }
+            }
+            // Both names of one tensor in the file would make it upstream's layout, where
+            // every alias is then required.
+            let mut doubled = sd;
+            doubled.push_alias("loc0.weight", "loc.0.weight").unwrap();
+            let err = schema.check(&doubled).unwrap_err().to_string();
+            assert!(err.contains("444 missing key(s): base.m0.layer1."), "{err}");
+        }
+    }
+
+    #[test]
+    fn one_name_per_tensor_still_needs_every_tensor() {
+        let schema = Schema::of(Arch::Eresfd);
+        let mut sd = StateDict::new();
+        for e in schema.entries() {
+            if e.key == "base.m0.layer4.1.res_layer.3.weight" || e.key == "conf.2.bias" {
+                continue;
+            }
+            let n = e.shape.iter().product::<i64>() as usize;
+            let key = aliases::alias(Arch::Eresfd, &e.key).unwrap_or(e.key.clone());
+            sd.push(
+                &key,
+                if e.int64 {
+                    Array::i64(&e.shape, vec![0; n])
+                } else {
+                    Array::f32(&e.shape, vec![0.0; n])
+                },
+            );
+        }
+        let err = schema.check(&sd).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "the state dict does not match the eresfd model; 2 missing key(s): \
+             base.m0.layer4.1.res_layer.3.weight (or base.m0.b2_4.1.res_layer.3.weight), \
+             conf.2.bias (or conf2.bias)"
+        );
+    }
+
+    #[test]
     fn non_finite_values_are_refused_naming_the_key() {
         let schema = Schema::of(Arch::Extd);
         let mut sd = StateDict::new();
@@ -277,6 +412,35 @@ mod tests {
                 n(&conv),
                 n(&bn)
             )
+        );
+    }
+
+    #[test]
+    fn a_non_finite_tensor_named_by_its_alias_alone_is_refused() {
+        // The baselines' layout: every alias pair under its alias name only.
+        let schema = Schema::of(Arch::Eresfd);
+        let mut sd = StateDict::new();
+        for e in schema.entries() {
+            let n = e.shape.iter().product::<i64>() as usize;
+            let key = aliases::alias(Arch::Eresfd, &e.key).unwrap_or(e.key.clone());
+            sd.push(
+                &key,
+                if e.int64 {
+                    Array::i64(&e.shape, vec![0; n])
+                } else {
+                    Array::f32(&e.shape, vec![0.5; n])
+                },
+            );
+        }
+        schema.check(&sd).unwrap();
+        let alias = aliases::alias(Arch::Eresfd, "base.m0.layer4.1.res_layer.3.weight").unwrap();
+        sd.get_mut(&alias).unwrap().as_f32_mut().unwrap()[0] = f32::NAN;
+        let err = schema.check(&sd).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "1 tensor(s) hold NaN or infinite values: {alias} (1 of"
+            )),
+            "{err}"
         );
     }
 

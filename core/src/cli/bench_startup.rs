@@ -60,7 +60,7 @@ impl StartupBench {
         fetch::ensure(
             &zoo,
             &global.data_dir,
-            &["models", "wider-gt"],
+            &["models", "baselines", "wider-gt"],
             &global.fetch_options()?,
             sink.as_ref(),
         )?;

@@ -1,6 +1,6 @@
 //! `reproduce eval`: WIDER FACE val APs (easy, medium, hard) with upstream's protocol, two ways.
 //!
-//! * `reproduce eval MODEL...|--all`: runs zoo models (by name) or checkpoint files (by path;
+//! * `reproduce eval MODEL...|--all`: runs zoo models (by name or group) or checkpoint files (by path;
 //!   the network told from the keys, or `--arch`) over the val images with upstream's inference protocol (`wider::infer`),
 //!   writes `<out>/<model>/<event>/<image>.txt`, evaluates them and prints a table with the
 //!   published or expected APs beside the measured ones. It also writes a JSON report
@@ -52,10 +52,11 @@ use crate::zoo::{ApTriple, Arch, Zoo};
 #[derive(Args)]
 #[command(group(ArgGroup::new("what").required(true).args(["models", "all", "predictions"])))]
 pub struct EvalArgs {
-    /// Zoo models to run (e.g. eresfd-30; `reproduce zoo list`) or checkpoint files.
+    /// Zoo models to run (e.g. eresfd-30; `reproduce zoo list`), groups of them (baselines,
+    /// eresfd, ...) or checkpoint files.
     #[arg(value_name = "MODEL")]
     pub models: Vec<String>,
-    /// Run every model of the zoo.
+    /// Run B-FPGM's released models (the `models` group; the baselines are a group of their own).
     #[arg(long, conflicts_with = "models")]
     pub all: bool,
     /// Architecture of the checkpoint files given by path [default: told from their keys; zoo

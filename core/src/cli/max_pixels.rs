@@ -1,6 +1,6 @@
 //! `--max-pixels`: the image size limit of the commands that decode user or dataset images
-//! (`detect`, `eval` and the training stages), checked against each file's header before
-//! decoding (`crate::imageio::header`).
+//! (`detect`, `eval`, `compare` and the training stages), checked against each file's header
+//! before decoding (`crate::imageio::header`).
 
 use clap::Args;
 

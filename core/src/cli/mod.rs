@@ -20,6 +20,7 @@ pub mod bench_startup;
 pub mod bench_train;
 pub mod bo;
 pub mod check;
+pub mod compare;
 pub mod detect;
 pub mod eval;
 pub mod export;
@@ -112,6 +113,8 @@ pub enum Command {
     Tables(tables::TablesArgs),
     /// Drift check for CI: hashes, tables, sparsity (and APs) against zoo.yaml; exit 0/1/2.
     Check(check::CheckArgs),
+    /// B-FPGM against the uniform FPGM and L1 baselines: APs at the same measured sparsity.
+    Compare(compare::CompareArgs),
     /// Export an EResFD model as TorchScript and a lite-interpreter file for mobile apps.
     Export(export::ExportArgs),
     /// Pre-train EResFD or EXTD on WIDER FACE as upstream does.
@@ -137,6 +140,7 @@ impl Cli {
             Command::Bench(args) => args.needs_network(),
             Command::Check(args) => args.ap_set(&self.global).is_some(),
             Command::Detect(_)
+            | Command::Compare(_)
             | Command::Export(_)
             | Command::Pretrain(_)
             | Command::Bo(_)

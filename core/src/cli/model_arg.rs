@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use crate::checkpoint::{StateDict, identify};
 use crate::fetch::{self, FetchOptions};
 use crate::progress::Progress;
-use crate::zoo::{Arch, Model, Zoo};
+use crate::zoo::{Arch, Method, Model, Zoo};
 
 /// What to do with a zoo model that is not downloaded yet.
 pub enum IfMissing<'a> {
@@ -37,6 +37,24 @@ pub fn arch_parser() -> impl clap::builder::TypedValueParser<Value = Arch> {
     .map(|s| parse_arch(&s).expect("one of the possible values"))
 }
 
+/// `--method bfpgm|fpgm|l1|unpruned` as a clap parser, so `--help` lists the values.
+pub fn method_parser() -> impl clap::builder::TypedValueParser<Value = Method> {
+    use clap::builder::PossibleValue;
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new([
+        PossibleValue::new("bfpgm").help("B-FPGM: per-group rates searched by BO, soft FPGM"),
+        PossibleValue::new("fpgm").help("uniform FPGM (the WACVW 2024 baselines)"),
+        PossibleValue::new("l1").help("uniform L1-norm pruning (the WACVW 2024 baselines)"),
+        PossibleValue::new("unpruned").help("the starting points"),
+    ])
+    .map(|s| {
+        *Method::ALL
+            .iter()
+            .find(|m| m.to_string() == s)
+            .expect("one of the possible values")
+    })
+}
+
 /// `--arch eresfd|extd`.
 pub fn parse_arch(s: &str) -> Result<Arch, String> {
     match s {
@@ -57,6 +75,27 @@ pub fn model_name(checkpoint: &Path, model: Option<&Model>) -> Result<String> {
             .map(|s| s.to_string_lossy().into_owned())
             .with_context(|| format!("{} has no file name", checkpoint.display())),
     }
+}
+
+/// The names a command was given with each zoo group of models (`models`, `baselines`, `eresfd`,
+/// …) replaced by its models in registry order; other names (models, files) stay as they are.
+pub fn expand_groups(zoo: &Zoo, names: &[String]) -> Vec<String> {
+    names
+        .iter()
+        .flat_map(|n| {
+            let members: Vec<String> = zoo
+                .models
+                .iter()
+                .filter(|m| m.artifact.groups.contains(n))
+                .map(|m| m.name().to_string())
+                .collect();
+            if members.is_empty() || zoo.model(n).is_ok() {
+                vec![n.clone()]
+            } else {
+                members
+            }
+        })
+        .collect()
 }
 
 /// A model named on the command line: a zoo model under `data` (with its registry entry; one not
@@ -106,4 +145,22 @@ pub fn resolve<'z>(
     }
     Err(zoo.model(name).unwrap_err())
         .with_context(|| format!("'{name}' is neither a zoo model nor a checkpoint file"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_expand_to_their_models_in_registry_order() {
+        let zoo = Zoo::builtin();
+        let names = ["extd", "runs/x/model.pth", "eresfd-30"].map(String::from);
+        let got = expand_groups(&zoo, &names);
+        assert_eq!(got.len(), 13 + 2);
+        assert_eq!(
+            got[..3],
+            ["extd-original", "extd-20", "extd-baseline-original"]
+        );
+        assert_eq!(got[13..], ["runs/x/model.pth", "eresfd-30"]);
+    }
 }

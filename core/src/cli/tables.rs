@@ -1,7 +1,8 @@
 //! `reproduce tables`: the reviewer's first step. Fetches the zoo's checkpoints (the mirror
 //! first, then the pinned upstream URLs, each verified by sha256), measures every one, and prints
 //! the paper's group-rate and sparsity tables for EResFD and EXTD with the published value, the
-//! measured one and their difference in every cell (`crate::report::tables`).
+//! measured one and their difference in every cell (`crate::report::tables`), then the uniform
+//! baselines' measured rates and sparsity beside their target (`crate::report::baselines`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ use crate::measure::Measurement;
 use crate::progress;
 use crate::record::Record;
 use crate::report::tables::{self, render_json, render_markdown, render_text};
-use crate::zoo::{Arch, GROUP_MODELS};
+use crate::zoo::Arch;
 
 /// Arguments of `reproduce tables`.
 #[derive(Args)]
@@ -66,10 +67,11 @@ impl TablesArgs {
         let zoo = global.zoo()?;
         let grouping = Grouping::from(self.grouping);
         let sink = progress::stderr(self.json);
+        let names: Vec<&str> = zoo.models.iter().map(|m| m.name()).collect();
         fetch::ensure(
             &zoo,
             &global.data_dir,
-            &[GROUP_MODELS],
+            &names,
             &global.fetch_options()?,
             sink.as_ref(),
         )?;

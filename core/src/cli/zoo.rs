@@ -1,4 +1,6 @@
 //! `reproduce zoo list | show NAME`: what the registry holds and what is already downloaded.
+//! `list --arch` and `--method` narrow the models down (e.g. `--method fpgm`: the uniform FPGM
+//! baselines).
 //!
 //! "cached" comes from [`crate::fetch::status`]: a few `stat` calls, no hashing. A file is
 //! "yes" once a fetch or verify has hashed it right and it has not changed since.
@@ -14,7 +16,7 @@ use super::Global;
 use crate::fetch::{self, State, Status};
 use crate::progress::{Unit, amount};
 use crate::report::text_table::TextTable;
-use crate::zoo::{Artifact, Model, Zoo, unknown_name};
+use crate::zoo::{Arch, Artifact, Method, Model, Zoo, unknown_name};
 
 /// Arguments of `reproduce zoo`.
 #[derive(Args)]
@@ -30,6 +32,12 @@ enum ZooAction {
         /// Print JSON instead of tables.
         #[arg(long)]
         json: bool,
+        /// Only the models of this network (and no dataset files).
+        #[arg(long, value_parser = super::model_arg::arch_parser())]
+        arch: Option<Arch>,
+        /// Only the models pruned this way (and no dataset files).
+        #[arg(long, value_parser = super::model_arg::method_parser())]
+        method: Option<Method>,
     },
     /// Everything the registry records about one entry.
     Show {
@@ -47,18 +55,28 @@ impl ZooArgs {
         let zoo = global.zoo()?;
         let mut out = std::io::stdout().lock();
         match self.action {
-            ZooAction::List { json } => {
+            ZooAction::List { json, arch, method } => {
+                let models: Vec<&Model> = zoo
+                    .models
+                    .iter()
+                    .filter(|m| arch.is_none_or(|a| m.arch == a))
+                    .filter(|m| method.is_none_or(|x| m.method == x))
+                    .collect();
+                let files: &[Artifact] = if arch.is_some() || method.is_some() {
+                    &[]
+                } else {
+                    &zoo.files
+                };
                 if json {
-                    let models = zoo
-                        .models
+                    let models = models
                         .iter()
                         .map(|m| model_json(m, global))
                         .collect::<Result<Vec<_>>>()?;
-                    let files: Vec<_> = zoo.files.iter().map(|a| file_json(a, global)).collect();
+                    let files: Vec<_> = files.iter().map(|a| file_json(a, global)).collect();
                     let doc = json!({ "models": models, "files": files });
                     writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
                 } else {
-                    list_table(&mut out, &zoo, global)?;
+                    list_table(&mut out, &zoo, &models, files, global)?;
                 }
             }
             ZooAction::Show { name, json } => match zoo.models.iter().find(|m| m.name() == name) {
@@ -67,7 +85,7 @@ impl ZooArgs {
                     "{}",
                     serde_json::to_string_pretty(&model_json(m, global)?)?
                 )?,
-                Some(m) => show_model(&mut out, m, global)?,
+                Some(m) => show_model(&mut out, &zoo, m, global)?,
                 None => {
                     let a = zoo.files.iter().find(|a| a.name == name).ok_or_else(|| {
                         let known: Vec<&str> = zoo.artifacts().map(|a| a.name.as_str()).collect();
@@ -119,6 +137,9 @@ fn model_json(m: &Model, global: &Global) -> Result<serde_json::Value> {
     let mut v = artifact_json(&m.artifact, global);
     let extra = json!({
         "arch": m.arch,
+        "method": m.method,
+        "paper": m.paper,
+        "groups": m.artifact.groups,
         "target_rate": m.target_rate,
         "published": m.published,
         "expected": m.expected,
@@ -143,25 +164,49 @@ fn pct(x: Option<f64>) -> String {
     x.map_or("-".to_string(), |r| format!("{:.0}%", r * 100.0))
 }
 
-fn list_table(out: &mut impl Write, zoo: &Zoo, global: &Global) -> Result<()> {
-    let mut models =
-        TextTable::new(["name", "arch", "target", "sparsity", "size", "cached"]).right_align(2..5);
-    for m in &zoo.models {
+/// The models' table (sparsity measured from the weights, `expected.sparsity`), then the data
+/// files' and the groups.
+fn list_table(
+    out: &mut impl Write,
+    zoo: &Zoo,
+    models: &[&Model],
+    files: &[Artifact],
+    global: &Global,
+) -> Result<()> {
+    let mut table = TextTable::new([
+        "name", "arch", "method", "target", "sparsity", "size", "cached",
+    ])
+    .right_align(3..6);
+    for m in models {
         let status = fetch::status(&m.artifact, &global.data_dir);
-        models.push([
+        table.push([
             m.name().to_string(),
             m.arch.to_string(),
+            m.method.to_string(),
             pct(m.target_rate),
-            format!("{:.2}%", m.published.sparsity),
+            format!("{:.2}%", m.expected.sparsity),
             amount(Unit::Bytes, m.artifact.bytes),
             cached_text(&m.artifact, &status),
         ]);
     }
-    let mut files =
+    writeln!(out, "{}", table.plain())?;
+    if !files.is_empty() {
+        writeln!(out, "{}", files_table(files, global).plain())?;
+    }
+    writeln!(
+        out,
+        "`reproduce fetch NAME|GROUP...` downloads entries; groups: {}",
+        zoo.group_names().into_iter().collect::<Vec<_>>().join(", ")
+    )?;
+    Ok(())
+}
+
+fn files_table(files: &[Artifact], global: &Global) -> TextTable {
+    let mut table =
         TextTable::new(["data file", "file", "size", "groups", "cached"]).right_align([2]);
-    for a in &zoo.files {
+    for a in files {
         let status = fetch::status(a, &global.data_dir);
-        files.push([
+        table.push([
             a.name.clone(),
             a.file.clone(),
             amount(Unit::Bytes, a.bytes),
@@ -173,14 +218,7 @@ fn list_table(out: &mut impl Write, zoo: &Zoo, global: &Global) -> Result<()> {
             cached_text(a, &status),
         ]);
     }
-    writeln!(out, "{}", models.plain())?;
-    writeln!(out, "{}", files.plain())?;
-    writeln!(
-        out,
-        "`reproduce fetch NAME|GROUP...` downloads entries; groups: {}",
-        zoo.group_names().into_iter().collect::<Vec<_>>().join(", ")
-    )?;
-    Ok(())
+    table
 }
 
 fn show_common(out: &mut impl Write, a: &Artifact, global: &Global) -> Result<()> {
@@ -195,26 +233,38 @@ fn show_common(out: &mut impl Write, a: &Artifact, global: &Global) -> Result<()
     Ok(())
 }
 
-fn show_model(out: &mut impl Write, m: &Model, global: &Global) -> Result<()> {
+fn show_model(out: &mut impl Write, zoo: &Zoo, m: &Model, global: &Global) -> Result<()> {
     writeln!(out, "name:          {}", m.name())?;
     writeln!(out, "architecture:  {}", m.arch)?;
+    writeln!(out, "method:        {}", m.method)?;
+    if let Some(paper) = m.paper.as_deref().and_then(|id| zoo.paper(id)) {
+        writeln!(out, "paper:         {} (arXiv {})", paper.cite, paper.arxiv)?;
+    }
     writeln!(out, "target rate:   {}", pct(m.target_rate))?;
-    let rates: Vec<String> = m
-        .published
-        .group_rates
-        .iter()
-        .map(|r| format!("{:.1}%", r * 100.0))
-        .collect();
-    writeln!(
-        out,
-        "group rates:   {} (published, G1..G6)",
-        rates.join(" ")
-    )?;
-    writeln!(
-        out,
-        "sparsity:      {:.2}% published, {:.4}% expected",
-        m.published.sparsity, m.expected.sparsity
-    )?;
+    match &m.published {
+        Some(p) => {
+            let rates: Vec<String> = p
+                .group_rates
+                .iter()
+                .map(|r| format!("{:.1}%", r * 100.0))
+                .collect();
+            writeln!(
+                out,
+                "group rates:   {} (published, G1..G6)",
+                rates.join(" ")
+            )?;
+            writeln!(
+                out,
+                "sparsity:      {:.2}% published, {:.4}% expected",
+                p.sparsity, m.expected.sparsity
+            )?;
+        }
+        None => writeln!(
+            out,
+            "sparsity:      {:.4}% expected (measured; none published)",
+            m.expected.sparsity
+        )?,
+    }
     if let Some(params) = parameter_count(m, global)? {
         writeln!(out, "parameters:    {params} (counted from the file)")?;
     }

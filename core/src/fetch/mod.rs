@@ -237,7 +237,7 @@ mod tests {
     /// A registry of one file entry `f.bin` holding `content`, and its artifact.
     fn one_file(content: &[u8]) -> Zoo {
         let text = format!(
-            "version: 1\nupstream: {{repository: a/b, commit: c}}\n\
+            "version: 1\npapers: []\n\
              tolerances: {{sparsity: 0.0, ap: 0.0}}\nmodels: []\nfiles:\n  - name: f\n    \
              file: f.bin\n    bytes: {}\n    sha256: {}\n    urls: []\n    dest: d\n",
             content.len(),

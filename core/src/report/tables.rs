@@ -42,8 +42,22 @@
 //!       "marked": true, "notes": [1],
 //!       "convs": [ { "path": "base.conv1.0", "filters": 8, "zero_filters": 0,
 //!                    "group": 0 | null, "dead_input": false }, ... ] } ],  // group 0-based
+//!     "notes": [ { "number": 1, "text": "..." } ] } ],
+//!   "baselines": [ {                                      // report::baselines
+//!     "arch": "eresfd" | "extd",
+//!     "rows": [ {
+//!       "model": "eresfd-fpgm-30", "method": "fpgm" | "l1" | "unpruned",
+//!       "target_rate": 0.3 | null, "params": 92208, "zero_params": 23464,
+//!       "sparsity": 25.4468..,                                          // percent, measured
+//!       "filters": 886, "zero_filters": 220,
+//!       "groups": [ { "group": 1, "measured": { "lo": .., "hi": .. } | null,
+//!                     "reproduces": true, "mismatches": [ ... ] }, ... ],
+//!       "marked": false, "notes": [], "convs": [ ... ] } ],
 //!     "notes": [ { "number": 1, "text": "..." } ] } ] }
 //! ```
+//!
+//! Models with published per-group rates (B-FPGM's, the README tables) make `tables`; the others,
+//! whose paper publishes only a target rate (the uniform baselines), make `baselines`.
 //!
 //! Rates are fractions as in `zoo.yaml`; sparsities are percentages as in the README.
 
@@ -51,6 +65,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::baselines::{self, BaselineTable};
+use super::cells::{Mismatch, Note, list, num, range_text};
 use super::text_table::TextTable;
 use crate::groups::{GROUPS, Grouping};
 use crate::measure::{ConvZeros, Measurement, RateRange};
@@ -100,6 +116,8 @@ pub struct Tables {
     pub grouping: Grouping,
     /// One table per architecture, in zoo order.
     pub tables: Vec<Table>,
+    /// The uniform baselines, one table per architecture.
+    pub baselines: Vec<BaselineTable>,
 }
 
 /// One architecture's table.
@@ -180,33 +198,13 @@ pub struct RateCell {
     pub mismatches: Vec<Mismatch>,
 }
 
-/// A conv whose zero count the published rate does not give.
-#[derive(Debug, Clone, Serialize)]
-pub struct Mismatch {
-    /// Module path.
-    pub conv: String,
-    /// Output filters.
-    pub filters: usize,
-    /// All-zero filters found.
-    pub zero_filters: usize,
-    /// Filters the published rate zeroes.
-    pub predicted: usize,
-}
-
-/// A numbered note under a table.
-#[derive(Debug, Clone, Serialize)]
-pub struct Note {
-    /// The number rows refer to.
-    pub number: usize,
-    /// The explanation.
-    pub text: String,
-}
-
 /// Builds the tables from zoo models and their measurements, one table per architecture in the
-/// order the architectures first appear. `grouping` is the EResFD grouping the measurements used.
-pub fn build(models: &[(&Model, &Measurement)], grouping: Grouping) -> Tables {
+/// order the architectures first appear: the README's for models with published rates, the
+/// baselines' for the others. `grouping` is the EResFD grouping the measurements used.
+pub fn build(all: &[(&Model, &Measurement)], grouping: Grouping) -> Tables {
+    let (models, others): (Vec<_>, Vec<_>) = all.iter().partition(|(m, _)| m.published.is_some());
     let mut archs: Vec<Arch> = Vec::new();
-    for (m, _) in models {
+    for (m, _) in &models {
         if !archs.contains(&m.arch) {
             archs.push(m.arch);
         }
@@ -222,6 +220,7 @@ pub fn build(models: &[(&Model, &Measurement)], grouping: Grouping) -> Tables {
         version: JSON_VERSION,
         grouping,
         tables,
+        baselines: baselines::build(&others),
     }
 }
 
@@ -268,7 +267,11 @@ fn build_table(arch: Arch, grouping: Grouping, models: &[&(&Model, &Measurement)
 }
 
 fn build_row(model: &Model, m: &Measurement) -> Row {
-    let published = model.published.sparsity;
+    let rates = model
+        .published
+        .as_ref()
+        .expect("build puts only models with published numbers here");
+    let published = rates.sparsity;
     let sparsity = SparsityCell {
         published,
         measured: m.sparsity.percent(),
@@ -278,7 +281,7 @@ fn build_row(model: &Model, m: &Measurement) -> Row {
     };
     let groups: Vec<RateCell> = (0..GROUPS)
         .map(|g| {
-            let rate = model.published.group_rates[g];
+            let rate = rates.group_rates[g];
             let range = m.group_range(g);
             let reproduces = m.reproduces(g, rate);
             RateCell {
@@ -450,25 +453,6 @@ fn grouping_note(arch: Arch, grouping: Option<Grouping>) -> String {
     format!("Groups: {which}: {}.", listed.join("; "))
 }
 
-/// Up to three names, then how many more.
-fn list(names: &[&str]) -> String {
-    match names.len() {
-        0..=3 => names.join(", "),
-        n => format!("{} and {} more", names[..3].join(", "), n - 3),
-    }
-}
-
-/// A number with at most `decimals` decimals, trailing zeros dropped ("20", "7.9", "18.75").
-fn num(x: f64, decimals: usize) -> String {
-    let s = format!("{x:.decimals$}");
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        &s
-    };
-    if s == "-0" { "0".into() } else { s.into() }
-}
-
 /// A signed difference ("+7.5", "-0.0042", "0").
 fn signed(x: f64, decimals: usize) -> String {
     let s = num(x, decimals);
@@ -477,11 +461,6 @@ fn signed(x: f64, decimals: usize) -> String {
     } else {
         format!("+{s}")
     }
-}
-
-/// A rate range in percent, e.g. "18.75–25".
-fn range_text(r: RateRange) -> String {
-    format!("{}–{}", num(r.lo * 100.0, 2), num(r.hi * 100.0, 2))
 }
 
 /// The three lines of a row: published, measured, Δ; each a list of cells (label column first).
@@ -555,6 +534,7 @@ pub fn render_text(tables: &Tables) -> String {
             let _ = writeln!(out, "[{}] {}", note.number, note.text);
         }
     }
+    out.push_str(&baselines::render_text(&tables.baselines));
     out
 }
 
@@ -574,6 +554,7 @@ pub fn render_markdown(tables: &Tables) -> String {
             let _ = writeln!(out, "{}. {}", note.number, note.text);
         }
     }
+    out.push_str(&baselines::render_markdown(&tables.baselines));
     out
 }
 
