@@ -62,7 +62,8 @@ impl From<GroupingArg> for Grouping {
 }
 
 impl TablesArgs {
-    /// Fetches what is missing, measures every model and prints both tables.
+    /// Fetches what is missing, measures every model and prints both tables; a model that cannot
+    /// be measured is named on stderr after them, and the exit code is 2.
     pub fn run(self, global: &Global) -> Result<ExitCode> {
         let zoo = global.zoo()?;
         let grouping = Grouping::from(self.grouping);
@@ -75,14 +76,15 @@ impl TablesArgs {
             &global.fetch_options()?,
             sink.as_ref(),
         )?;
-        let measured = zoo
-            .models
-            .iter()
-            .map(|m| {
-                Measurement::read(&m.artifact.path(&global.data_dir), m.arch, grouping)
-                    .map(|x| (m, x))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        // A checkpoint that cannot be measured (NaN weights, say) loses its row, not the tables.
+        let mut measured = Vec::new();
+        let mut unreadable = Vec::new();
+        for m in &zoo.models {
+            match Measurement::read(&m.artifact.path(&global.data_dir), m.arch, grouping) {
+                Ok(x) => measured.push((m, x)),
+                Err(e) => unreadable.push(format!("{}: {e:#}", m.name())),
+            }
+        }
         let mut extra = Vec::new();
         for path in &self.checkpoint {
             let record = Record::read_for(path)?;
@@ -112,6 +114,17 @@ impl TablesArgs {
             render_text(&tables)
         };
         std::io::stdout().lock().write_all(text.as_bytes())?;
-        Ok(ExitCode::SUCCESS)
+        if unreadable.is_empty() {
+            return Ok(ExitCode::SUCCESS);
+        }
+        for e in &unreadable {
+            eprintln!("error: {e}");
+        }
+        eprintln!(
+            "error: {} of {} zoo models could not be measured (above); the tables lack their rows",
+            unreadable.len(),
+            zoo.models.len()
+        );
+        Ok(ExitCode::from(2))
     }
 }
