@@ -1,12 +1,14 @@
 //! `reproduce compare` on the 50 mini val images, EResFD (B-FPGM's models and both baseline
-//! methods), with upstream's CPU setting (`--workers 1 --threads 2`): the baselines' prediction
+//! methods), in the default setting (one libtorch thread per worker): the baselines' prediction
 //! files against upstream's, their APs inside the stability bands `zoo.yaml` records, each
-//! baseline read at every B-FPGM model's measured sparsity, the figure written. In the default
-//! setting (one thread per worker) the baselines' APs stay inside their bands too.
+//! baseline read at every B-FPGM model's measured sparsity, the figure written.
 //!
 //! Byte-identical files are counted, not required: which of two exactly tied boxes NMS keeps
 //! follows the last bits of the convolution kernels, so identity holds only on kernels like the
-//! ones upstream's files were made with (`docs/evaluation.md`).
+//! ones upstream's files were made with (`docs/evaluation.md`). Upstream's own setting
+//! (`--workers 1 --threads 2`) is measured in `docs/evaluation.md`, not here: one process with
+//! two threads took three times as long on two cores (1.2–1.9 s an image here, 0.4 s with two
+//! workers in CI), and its files and APs are those of 2 and 4 threads, which the bands cover.
 
 use std::path::Path;
 
@@ -18,11 +20,6 @@ use bfpgm_core::zoo::{Arch, Model, Zoo};
 
 use crate::util::{fetched, reproduce, run_ok, tempdir};
 use crate::{require_mirror, require_reference};
-
-/// The images of the mini val set in the shared data folder.
-fn mini_images(data: &Path) -> std::path::PathBuf {
-    data.join("WIDER-mini/WIDER_val/images")
-}
 
 fn eresfd_baselines(zoo: &Zoo) -> Vec<&Model> {
     zoo.models
@@ -40,7 +37,7 @@ fn aps(v: &Value) -> [f64; 3] {
 }
 
 #[test]
-fn compare_on_the_mini_set_with_upstreams_threads_reads_each_baseline_at_each_sparsity() {
+fn compare_on_the_mini_set_reads_each_baseline_at_each_sparsity() {
     require_mirror!();
     let reference = require_reference!();
     let data = fetched(&["eresfd", "wider-mini", "wider-gt"]);
@@ -48,18 +45,7 @@ fn compare_on_the_mini_set_with_upstreams_threads_reads_each_baseline_at_each_sp
     let work = tempdir();
     let out = work.path().join("compare");
     let args = [
-        "compare",
-        "--arch",
-        "eresfd",
-        "--on",
-        "mini",
-        "--device",
-        "cpu",
-        "--workers",
-        "1",
-        "--threads",
-        "2",
-        "--out",
+        "compare", "--arch", "eresfd", "--on", "mini", "--device", "cpu", "--out",
     ];
     let text = run_ok(reproduce(&data).args(args).arg(&out));
 
@@ -186,46 +172,4 @@ fn compare_on_the_mini_set_with_upstreams_threads_reads_each_baseline_at_each_sp
             .any(|r| r[..3] == ["eresfd-30", "31.5970", "uniform FPGM"]),
         "{md}"
     );
-}
-
-/// In the default setting (one libtorch thread per worker) the baselines' files may differ from
-/// upstream's in tied rows, but every AP stays inside the band `zoo.yaml` records for it.
-#[test]
-fn in_the_default_setting_every_baseline_ap_is_inside_its_band() {
-    require_mirror!();
-    let data = fetched(&["eresfd", "wider-mini", "wider-gt"]);
-    let zoo = Zoo::builtin();
-    let models = eresfd_baselines(&zoo);
-    let work = tempdir();
-    let out = work.path().join("eval");
-    run_ok(
-        reproduce(&data)
-            .args(["eval", "--subset", "--device", "cpu", "--images"])
-            .arg(mini_images(&data))
-            .arg("--out")
-            .arg(&out)
-            .args(models.iter().map(|m| m.name())),
-    );
-    let report = read_json(&out.join("report.json"));
-    for (m, r) in models.iter().zip(report["models"].as_array().unwrap()) {
-        assert_eq!(r["name"], m.name());
-        let want = m.expected.mini_ap.unwrap();
-        let tol = m.expected.ap_tolerance(zoo.tolerances.ap);
-        assert_eq!(
-            r["band"],
-            serde_json::to_value(m.expected.mini_ap_band).unwrap()
-        );
-        let got = aps(&r["ap"]);
-        for (s, (got, (want, tol))) in ["easy", "medium", "hard"].iter().zip(got.iter().zip([
-            (want.easy, tol.easy),
-            (want.medium, tol.medium),
-            (want.hard, tol.hard),
-        ])) {
-            assert!(
-                (got - want).abs() <= tol,
-                "{} {s}: {got} vs {want} ± {tol}",
-                m.name()
-            );
-        }
-    }
 }
