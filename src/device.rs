@@ -169,7 +169,8 @@ mod tests {
         }
         let far = resolve(DeviceChoice::Cuda(1000)).unwrap_err().to_string();
         assert!(
-            far.starts_with("CUDA device 1000 asked for (cuda:1000)"),
+            far.starts_with("CUDA device 1000 asked for (cuda:1000), but CUDA sees ")
+                || far.starts_with("CUDA asked for (cuda:1000), but it cannot be used: "),
             "{far}"
         );
     }
