@@ -9,7 +9,8 @@ use crate::util::{fetched, reproduce, run, run_ok, tempdir};
 #[test]
 fn zoo_show_prints_the_parameter_count_of_every_checkpoint() {
     crate::require_mirror!();
-    let data = fetched(&["models"]);
+    // Every zoo entry, the baselines too.
+    let data = fetched(&["models", "baselines"]);
     for m in &Zoo::builtin().models {
         let out = run_ok(reproduce(&data).args(["zoo", "show", m.name()]));
         let line = format!(
