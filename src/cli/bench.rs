@@ -111,7 +111,7 @@ fn run_infer(args: InferBench, global: &Global) -> Result<ExitCode> {
     )?;
     writeln!(
         w,
-        "device {}, {} workers x {} libtorch threads, {cores} cores",
+        "device {}, --workers {} --threads {}, {cores} cores",
         device_name(settings.device),
         settings.workers,
         args.threads

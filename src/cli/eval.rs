@@ -182,7 +182,7 @@ fn print_model_table(out: &mut impl Write, config: &EvalConfig, run: &EvalRun) -
     let scope = if config.subset { " (subset)" } else { "" };
     writeln!(
         out,
-        "images: {} under {}{scope}; device {}, {} workers x {} threads",
+        "images: {} under {}{scope}; device {}, --workers {} --threads {}",
         run.images,
         config.images.display(),
         crate::eval::report::device_name(config.device),
