@@ -13,7 +13,7 @@ use bfpgm_core::zoo::{Arch, Model, Zoo};
 use tch::Device;
 
 use crate::check::{check_against, one_model_zoo, with_one_more_zero_filter};
-use crate::util::{fetched, python, reproduce, run, run_ok, tempdir};
+use crate::util::{fetched, fetched_zoo, python, reproduce, run, run_ok, tempdir};
 use crate::{require_mirror, require_reference};
 
 /// One row of the table of docs/upstream.md §baselines.
@@ -72,9 +72,8 @@ fn baselines(zoo: &Zoo) -> Vec<&Model> {
 #[test]
 fn the_22_files_fetch_verify_and_measure_as_upstream_md_says() {
     let mirror = require_mirror!();
-    // `tables` measures the whole zoo, B-FPGM's models too: fetch them here rather than rely on
-    // another test having done so first (CI's order did not).
-    let data = fetched(&["models", "baselines"]);
+    // `tables` measures the whole zoo, B-FPGM's models too.
+    let data = fetched_zoo(&[]);
     let zoo = Zoo::builtin();
     let measured = upstream_md_table();
     let sums = mirror_sums(&mirror);

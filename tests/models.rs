@@ -4,13 +4,12 @@
 
 use bfpgm_core::zoo::Zoo;
 
-use crate::util::{fetched, reproduce, run, run_ok, tempdir};
+use crate::util::{fetched, fetched_zoo, reproduce, run, run_ok, tempdir};
 
 #[test]
 fn zoo_show_prints_the_parameter_count_of_every_checkpoint() {
     crate::require_mirror!();
-    // Every zoo entry, the baselines too.
-    let data = fetched(&["models", "baselines"]);
+    let data = fetched_zoo(&[]);
     for m in &Zoo::builtin().models {
         let out = run_ok(reproduce(&data).args(["zoo", "show", m.name()]));
         let line = format!(

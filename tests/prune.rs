@@ -12,12 +12,11 @@ use bfpgm_core::checkpoint::StateDict;
 use bfpgm_core::measure::calc_sparsity;
 use bfpgm_core::zoo::Arch;
 
-use crate::util::{fetched, reproduce, run, run_ok, tempdir};
+use crate::util::{fetched_zoo, reproduce, run, run_ok, tempdir};
 
-/// The shared data folder with the zoo models, the baselines (`tables` measures them too) and
-/// the mini sets.
+/// The shared data folder with the whole zoo (`tables` measures it) and the mini sets.
 fn data() -> PathBuf {
-    fetched(&["models", "baselines", "wider-mini"])
+    fetched_zoo(&["wider-mini"])
 }
 
 fn original(data: &Path) -> PathBuf {

@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use crate::require_mirror;
-use crate::util::{fetched, reproduce, run, tempdir};
+use crate::util::{fetched, fetched_zoo, reproduce, run, tempdir};
 
 /// The shared libraries a command loads, from the dynamic loader's own trace (`LD_DEBUG=libs`
 /// lists every library it opens, including those `dlopen` loads later).
@@ -53,7 +53,7 @@ fn the_commands_without_a_network_load_no_torch_and_no_cuda() {
 #[test]
 fn tables_load_no_torch_either() {
     require_mirror!();
-    let data = fetched(&["models", "baselines"]);
+    let data = fetched_zoo(&[]);
     let libs = loaded_libraries(reproduce(&data).arg("tables"));
     assert_eq!(torch_or_cuda(&libs), Vec::<&str>::new());
 }

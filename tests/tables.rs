@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::util::{fetched, reproduce, run_ok};
+use crate::util::{fetched_zoo, reproduce, run_ok};
 
 /// Zoo names in table order, with the README sparsity column as `calc_sparsity` recomputes it
 /// (truncated to 2 decimals) and the exact zeros (`docs/upstream.md` §sparsity).
@@ -96,7 +96,7 @@ fn range(convs: &[(usize, usize)]) -> (f64, f64) {
 }
 
 fn tables_json() -> Value {
-    let data = fetched(&["models", "baselines"]);
+    let data = fetched_zoo(&[]);
     serde_json::from_str(&run_ok(reproduce(&data).args(["tables", "--json"]))).unwrap()
 }
 
@@ -293,7 +293,7 @@ fn group_rates_are_the_ones_the_zero_filters_imply() {
 #[test]
 fn text_and_markdown_show_both_tables_with_notes_and_grouping() {
     crate::require_mirror!();
-    let data = fetched(&["models", "baselines"]);
+    let data = fetched_zoo(&[]);
     let text = run_ok(reproduce(&data).arg("tables"));
     let eresfd = text.find("EResFD: pruning rate per layer group").unwrap();
     let extd = text.find("EXTD: pruning rate per layer group").unwrap();
@@ -365,7 +365,7 @@ fn text_and_markdown_show_both_tables_with_notes_and_grouping() {
 #[test]
 fn the_upstream_code_grouping_fits_no_pruned_model() {
     crate::require_mirror!();
-    let data = fetched(&["models", "baselines"]);
+    let data = fetched_zoo(&[]);
     let doc: Value = serde_json::from_str(&run_ok(reproduce(&data).args([
         "tables",
         "--json",

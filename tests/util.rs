@@ -121,6 +121,20 @@ pub fn fetched(names: &[&str]) -> PathBuf {
     dir
 }
 
+/// The shared data folder (`fetched`) with every zoo entry, and `also`: for a test whose commands
+/// read the whole zoo (`tables`, a walk over the registry). The names come from the registry, so no
+/// entry passes only because another test happened to fetch it first.
+pub fn fetched_zoo(also: &[&str]) -> PathBuf {
+    let zoo = bfpgm_core::zoo::Zoo::builtin();
+    let names: Vec<&str> = zoo
+        .models
+        .iter()
+        .map(|m| m.name())
+        .chain(also.iter().copied())
+        .collect();
+    fetched(&names)
+}
+
 /// `jpeg` with its frame header (SOF) rewritten to declare `width` × `height`: a small file that
 /// claims to be huge, as a forged or damaged header does.
 pub fn with_declared_size(jpeg: &[u8], width: u16, height: u16) -> Vec<u8> {
